@@ -1,0 +1,98 @@
+"""Plan a plated tensor-variable-elimination of log factors, once, from static shapes.
+
+Plates form a tree. The deepest plate set ("leaf") is processed first: its factors are
+contracted, summing out the sample indices of the latents that live exactly in that plate
+set, and the result is reduced over the plates that separate the leaf from its parent (a
+product over plate elements, i.e. a sum of logs). The result becomes a factor of the parent.
+The plan is a tuple of :class:`Step`; it depends only on static data and is cached.
+
+Reference: Obermeyer et al. 2019, *Tensor variable elimination for plated factor graphs*,
+Algorithm 1.
+"""
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+from ..graph._graph import FactorGraph
+
+TermSpec = tuple[tuple[str, ...], tuple[str, ...]]  # (kvars, plates), canonical order
+
+
+class Step(NamedTuple):
+    """Contract ``inputs`` summing ``sum_vars``; then sum logs over the ``reduce`` plates.
+
+    The output (term id ``len(terms) + step index``) has dims ``(out_kvars, out_plates)``.
+    """
+
+    inputs: tuple[int, ...]
+    sum_vars: tuple[str, ...]
+    kvars: tuple[str, ...]  # kvars of the contraction output (= out_kvars)
+    plates: tuple[str, ...]  # plates of the contraction output (before reduction)
+    reduce: tuple[str, ...]
+
+    @property
+    def out_plates(self) -> tuple[str, ...]:
+        return tuple(p for p in self.plates if p not in self.reduce)
+
+
+@functools.lru_cache(maxsize=256)
+def plan_contraction(graph: FactorGraph, terms: tuple[TermSpec, ...]) -> tuple[Step, ...]:
+    """Elimination schedule for ``terms`` (the graph's factors plus any source terms)."""
+    latent_ord = {lat.name: frozenset(lat.plates) for lat in graph.latents}
+    term_dims = {i: (frozenset(k), frozenset(p)) for i, (k, p) in enumerate(terms)}
+    by_ord: dict[frozenset, list[int]] = {}
+    for i, (_, plates) in term_dims.items():
+        by_ord.setdefault(plates, []).append(i)
+    vars_by_ord: dict[frozenset, set] = {}
+    for name, ordinal in latent_ord.items():
+        vars_by_ord.setdefault(ordinal, set()).add(name)
+
+    pending = set(by_ord) | set(vars_by_ord)
+    steps: list[Step] = []
+    while pending:
+        leaf = max(pending, key=lambda o: (len(o), sorted(o)))
+        pending.discard(leaf)
+        ids = tuple(by_ord.pop(leaf, ()))
+        sum_vars = vars_by_ord.pop(leaf, set())
+        kvars = frozenset().union(*(term_dims[i][0] for i in ids)) - sum_vars
+        if leaf:
+            need = frozenset().union(*(latent_ord[k] for k in kvars))
+            candidates = [o for o in pending | {frozenset()} if o < leaf and need <= o]
+            if not candidates:
+                raise ValueError(
+                    f"Plates {sorted(leaf)} cannot be reduced: their factors depend on latents "
+                    f"in plates {sorted(need)} that do not nest inside them."
+                )
+            parent = max(candidates, key=lambda o: (len(o), sorted(o)))
+        else:
+            parent = frozenset()
+        ks, ps = graph.canonical(kvars, leaf)
+        _, reduce = graph.canonical((), leaf - parent)
+        sv, _ = graph.canonical(sum_vars, ())
+        steps.append(Step(ids, sv, ks, ps, reduce))
+        if leaf:
+            new_id = len(terms) + len(steps) - 1
+            term_dims[new_id] = (kvars, parent)
+            by_ord.setdefault(parent, []).append(new_id)
+            pending.add(parent)
+    return tuple(steps)
+
+
+def step_sizes(graph: FactorGraph, terms: tuple[TermSpec, ...], steps) -> list[int]:
+    """Number of elements held by each step: its operands plus its contraction output."""
+    shapes = {i: graph.shape(*t) for i, t in enumerate(terms)}
+    sizes = []
+    for n, step in enumerate(steps):
+        out = graph.shape(step.kvars, step.plates)
+        total = _numel(out) + sum(_numel(shapes[i]) for i in step.inputs)
+        sizes.append(total)
+        shapes[len(terms) + n] = graph.shape(step.kvars, step.out_plates)
+    return sizes
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n

@@ -1,0 +1,228 @@
+"""Static structure of a numpyro model (+ guide), read without allocating anything.
+
+The model and the proposal are traced once under :func:`jax.eval_shape`, so no array is
+materialised. The result names every site, its plates, its batch and event shapes and
+whether it is latent, observed or deterministic. Bad input is rejected here, before any
+large allocation, with a ``ValueError`` that names the site and the fix.
+
+Each latent ``i`` (in proposal order) later gets its own positional sample axis
+``dim_i = -(P + 1 + i)`` where ``P`` is the model's plate nesting depth, in the way numpyro's
+``enum`` allocates dims (Obermeyer et al. 2019, *Tensor variable elimination for plated
+factor graphs*).
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Optional
+
+import jax
+import numpy as np
+import numpyro.distributions as dist
+from numpyro import handlers
+from numpyro.distributions.distribution import (
+    ExpandedDistribution,
+    Independent,
+    MaskedDistribution,
+)
+
+
+class PlateInfo(NamedTuple):
+    """A plate: its name, positional dim (negative) and size."""
+
+    name: str
+    dim: int
+    size: int
+
+
+class SiteInfo(NamedTuple):
+    """One site of the model; ``kind`` is ``"latent"``, ``"observed"`` or ``"deterministic"``."""
+
+    name: str
+    kind: str
+    plates: tuple[str, ...]
+    batch_shape: tuple[int, ...]
+    event_shape: tuple[int, ...]
+
+
+class ModelStructure(NamedTuple):
+    """Sites in execution order, plates sorted outermost first, and the plate depth ``P``."""
+
+    sites: tuple[SiteInfo, ...]
+    plates: tuple[PlateInfo, ...]
+    plate_depth: int
+    latents: tuple[str, ...]  # in proposal (guide, or prior) order
+
+    def site(self, name: str) -> SiteInfo:
+        for s in self.sites:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def latent_dim(self, name: str) -> int:
+        """Positional sample axis of a latent: ``-(P + 1 + index)``."""
+        return -(self.plate_depth + 1 + self.latents.index(name))
+
+
+_SHAPE_ERRORS = (
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerIntegerConversionError,
+    jax.errors.TracerBoolConversionError,
+    jax.errors.TracerArrayConversionError,
+)
+
+
+class _SiteLog(handlers.Messenger):
+    """Remember the last site seen, to name it when tracing fails."""
+
+    def __init__(self, fn, log: list):
+        self.log = log
+        super().__init__(fn)
+
+    def postprocess_message(self, msg):
+        if msg["type"] in ("sample", "deterministic"):
+            self.log.append(msg["name"])
+
+
+def _base_dist(fn: dist.Distribution) -> dist.Distribution:
+    while isinstance(fn, (ExpandedDistribution, Independent, MaskedDistribution)):
+        fn = fn.base_dist
+    return fn
+
+
+def _trace(fn: Callable, args: tuple, kwargs: dict, data: Optional[dict], what: str):
+    """Trace ``fn`` abstractly; returns (trace, site order)."""
+    log: list[str] = []
+    out: dict = {}
+
+    def run():
+        f = handlers.seed(fn, rng_seed=0)
+        if data is not None:
+            f = handlers.substitute(f, data=data)
+        tr = handlers.trace(_SiteLog(f, log)).get_trace(*args, **kwargs)
+        out["trace"] = tr
+        return {k: v["value"] for k, v in tr.items() if v["type"] == "sample"}
+
+    try:
+        values = jax.eval_shape(run)
+    except _SHAPE_ERRORS as e:
+        after = f" after site {log[-1]!r}" if log else ""
+        raise ValueError(
+            f"The {what} could not be traced{after}: a shape or Python branch depends on a "
+            f"sampled value ({type(e).__name__}). MP IS needs static shapes: make sizes "
+            "arguments of the model, and use jnp.where instead of Python `if` on samples."
+        ) from e
+    except NotImplementedError as e:
+        after = f" at or after site {log[-1]!r}" if log else ""
+        raise ValueError(
+            f"The {what} could not be sampled{after}: {e}. An improper distribution cannot be "
+            "a proposal; give a guide with a proper distribution for that site."
+        ) from e
+    return out["trace"], values
+
+
+def _site_info(msg: dict, kind: str) -> SiteInfo:
+    frames = [f for f in msg["cond_indep_stack"]]
+    plates = tuple(f.name for f in sorted(frames, key=lambda f: f.dim))
+    if kind == "deterministic":
+        shape = tuple(np.shape(msg["value"]))
+        return SiteInfo(msg["name"], kind, plates, shape, ())
+    fn = msg["fn"]
+    return SiteInfo(msg["name"], kind, plates, tuple(fn.batch_shape), tuple(fn.event_shape))
+
+
+def _check_batch_dims(site: SiteInfo, plate_dims: dict[str, PlateInfo]) -> None:
+    """Every batch dim of a site must belong to one of its plates (or be size 1)."""
+    own = {plate_dims[p].dim for p in site.plates}
+    for i, size in enumerate(site.batch_shape):
+        dim = i - len(site.batch_shape)
+        if size != 1 and dim not in own:
+            raise ValueError(
+                f"Site {site.name!r} has batch shape {site.batch_shape}, but dim {dim} (size "
+                f"{size}) belongs to none of its plates {site.plates}. Declare it with "
+                f"numpyro.plate(..., {size}, dim={dim}) or make it an event dim with "
+                f".to_event()."
+            )
+
+
+def _check_observed(msg: dict) -> None:
+    value = msg["value"]
+    if isinstance(value, jax.core.Tracer):
+        return  # under an outer jit the data are abstract; nothing to check here
+    arr = np.asarray(value)
+    if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(
+            f"Observed site {msg['name']!r} has {bad} non-finite value(s). Remove them, or "
+            "mask them with numpyro.handlers.mask / dist.mask(...) and fill with a finite value."
+        )
+
+
+def model_structure(
+    model: Callable, guide: Optional[Callable], args: tuple, kwargs: dict
+) -> ModelStructure:
+    """Trace ``guide`` (if any) and ``model`` abstractly and validate their sites."""
+    proposal_order: list[str]
+    guide_values: Optional[dict] = None
+    if guide is not None:
+        gtrace, guide_values = _trace(guide, args, kwargs, None, "guide")
+        proposal_order = []
+        for name, msg in gtrace.items():
+            if msg["type"] != "sample":
+                continue
+            if msg["is_observed"]:
+                raise ValueError(
+                    f"Guide site {name!r} is observed; a guide may only sample latent sites. "
+                    "Move the observation (or numpyro.factor) into the model."
+                )
+            if isinstance(_base_dist(msg["fn"]), dist.ImproperUniform):
+                raise ValueError(
+                    f"Guide site {name!r} uses an improper distribution, which cannot be "
+                    "sampled as a proposal; use a proper distribution."
+                )
+            proposal_order.append(name)
+    mtrace, _ = _trace(model, args, kwargs, guide_values, "model")
+
+    sites, plates = [], {}
+    model_latents = []
+    for name, msg in mtrace.items():
+        if msg["type"] == "deterministic":
+            sites.append(_site_info(msg, "deterministic"))
+        elif msg["type"] != "sample":
+            continue
+        else:
+            kind = "observed" if msg["is_observed"] else "latent"
+            if kind == "observed":
+                _check_observed(msg)
+            elif guide is None and isinstance(_base_dist(msg["fn"]), dist.ImproperUniform):
+                raise ValueError(
+                    f"Model site {name!r} has an improper prior, so the prior cannot be the "
+                    "proposal; pass a guide that samples it from a proper distribution."
+                )
+            else:
+                model_latents.append(name)
+            sites.append(_site_info(msg, kind))
+        for f in msg["cond_indep_stack"]:
+            plates.setdefault(f.name, PlateInfo(f.name, f.dim, f.size))
+
+    if guide is not None:
+        missing = [n for n in model_latents if n not in proposal_order]
+        if missing:
+            raise ValueError(
+                f"The guide does not sample the model's latent site(s) {missing}; every "
+                "latent of the model needs a proposal in the guide."
+            )
+        extra = [n for n in proposal_order if n not in model_latents]
+        if extra:
+            raise ValueError(
+                f"The guide samples site(s) {extra} that the model does not have as latent "
+                "sites; rename them to match the model or remove them."
+            )
+    else:
+        proposal_order = model_latents
+
+    depth = max([-p.dim for p in plates.values()] + [0])
+    for s in sites:
+        if s.kind != "deterministic":
+            _check_batch_dims(s, plates)
+    ordered = tuple(sorted(plates.values(), key=lambda p: p.dim))
+    return ModelStructure(tuple(sites), ordered, depth, tuple(proposal_order))
+

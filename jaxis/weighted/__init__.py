@@ -1,0 +1,4 @@
+"""Weighted samples and their diagnostics."""
+from ._weighted_samples import WeightedSamples as WeightedSamples
+
+__all__ = ["WeightedSamples"]
