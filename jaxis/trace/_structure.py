@@ -88,35 +88,43 @@ def _base_dist(fn: dist.Distribution) -> dist.Distribution:
     return fn
 
 
-def _trace(fn: Callable, args: tuple, kwargs: dict, data: Optional[dict], what: str):
-    """Trace ``fn`` abstractly; returns (trace, site order)."""
+def _abstract_traces(model: Callable, guide: Optional[Callable], args: tuple, kwargs: dict):
+    """Trace the guide (if any), then the model on the guide's values, under eval_shape."""
     log: list[str] = []
-    out: dict = {}
+    out: dict = {"guide": None}
 
     def run():
-        f = handlers.seed(fn, rng_seed=0)
-        if data is not None:
-            f = handlers.substitute(f, data=data)
-        tr = handlers.trace(_SiteLog(f, log)).get_trace(*args, **kwargs)
-        out["trace"] = tr
-        return {k: v["value"] for k, v in tr.items() if v["type"] == "sample"}
+        values = None
+        if guide is not None:
+            out["stage"] = "guide"
+            gtr = handlers.trace(_SiteLog(handlers.seed(guide, rng_seed=0), log)).get_trace(
+                *args, **kwargs
+            )
+            out["guide"] = gtr
+            values = {k: v["value"] for k, v in gtr.items() if v["type"] == "sample"}
+        out["stage"] = "model"
+        f = handlers.seed(model, rng_seed=0)
+        if values is not None:
+            f = handlers.substitute(f, data=values)
+        out["model"] = handlers.trace(_SiteLog(f, log)).get_trace(*args, **kwargs)
+        return 0
 
     try:
-        values = jax.eval_shape(run)
+        jax.eval_shape(run)
     except _SHAPE_ERRORS as e:
         after = f" after site {log[-1]!r}" if log else ""
         raise ValueError(
-            f"The {what} could not be traced{after}: a shape or Python branch depends on a "
-            f"sampled value ({type(e).__name__}). MP IS needs static shapes: make sizes "
+            f"The {out['stage']} could not be traced{after}: a shape or Python branch depends "
+            f"on a sampled value ({type(e).__name__}). MP IS needs static shapes: make sizes "
             "arguments of the model, and use jnp.where instead of Python `if` on samples."
         ) from e
     except NotImplementedError as e:
         after = f" at or after site {log[-1]!r}" if log else ""
         raise ValueError(
-            f"The {what} could not be sampled{after}: {e}. An improper distribution cannot be "
-            "a proposal; give a guide with a proper distribution for that site."
+            f"The {out['stage']} could not be sampled{after}: {e}. An improper distribution "
+            "cannot be a proposal; give a guide with a proper distribution for that site."
         ) from e
-    return out["trace"], values
+    return out["guide"], out["model"]
 
 
 def _site_info(msg: dict, kind: str) -> SiteInfo:
@@ -160,11 +168,9 @@ def model_structure(
     model: Callable, guide: Optional[Callable], args: tuple, kwargs: dict
 ) -> ModelStructure:
     """Trace ``guide`` (if any) and ``model`` abstractly and validate their sites."""
-    proposal_order: list[str]
-    guide_values: Optional[dict] = None
-    if guide is not None:
-        gtrace, guide_values = _trace(guide, args, kwargs, None, "guide")
-        proposal_order = []
+    proposal_order: list[str] = []
+    gtrace, mtrace = _abstract_traces(model, guide, args, kwargs)
+    if gtrace is not None:
         for name, msg in gtrace.items():
             if msg["type"] != "sample":
                 continue
@@ -179,7 +185,6 @@ def model_structure(
                     "sampled as a proposal; use a proper distribution."
                 )
             proposal_order.append(name)
-    mtrace, _ = _trace(model, args, kwargs, guide_values, "model")
 
     sites, plates = [], {}
     model_latents = []
