@@ -8,7 +8,7 @@ same shapes and configuration does not recompile.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import jax
 import numpy as np
@@ -20,8 +20,12 @@ def _is_dynamic(leaf: Any) -> bool:
     return isinstance(leaf, _DYNAMIC) and not isinstance(leaf, bool)
 
 
-def filter_jit(fn: Callable) -> Callable:
-    """``fn(rng_key, *args, **kwargs)`` jitted over ``rng_key`` and the array leaves."""
+def filter_jit(fn: Callable, precheck: Optional[Callable] = None) -> Callable:
+    """``fn(rng_key, *args, **kwargs)`` jitted over ``rng_key`` and the array leaves.
+
+    ``precheck(args, kwargs)``, if given, runs outside jit whenever the arguments are
+    concrete (not traced by an outer transformation), to validate data values.
+    """
 
     @functools.partial(jax.jit, static_argnums=(1,))
     def inner(rng_key, static, dynamic):
@@ -37,6 +41,8 @@ def filter_jit(fn: Callable) -> Callable:
         leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
         static_leaves = tuple((True, None) if _is_dynamic(l) else (False, l) for l in leaves)
         dynamic = [l for l in leaves if _is_dynamic(l)]
+        if precheck is not None and not any(isinstance(l, jax.core.Tracer) for l in dynamic):
+            precheck(args, kwargs)
         static = (treedef, static_leaves)
         try:
             hash(static)

@@ -119,4 +119,4 @@ def mpis(
             samples[lat.name] = jnp.reshape(pt.values[lat.name], shape)
         return MPTrace(samples, log_factors, pt.deterministic, graph)
 
-    return filter_jit(run)
+    return filter_jit(run, precheck=lambda a, kw: model_structure(model, guide, a, kw))

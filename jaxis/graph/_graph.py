@@ -103,8 +103,9 @@ def _dims_of(
                 where = f"plate {plate.name!r}" if plate else f"dim {-pos}"
                 raise ValueError(
                     f"Site {name!r} varies along {where} (size {size}) but is not inside that "
-                    "plate: it depends on a latent inside the plate. Move the site into the "
-                    "plate, or reduce over the plate explicitly with a latent outside it."
+                    "plate: it depends on a latent inside the plate, or its model code reduces "
+                    "over a plate dim (e.g. .sum(-1)), which shifts the sample axes. Keep the "
+                    "site inside the plate, or give the reduced quantity its own latent."
                 )
         else:
             kvars.add(structure.latents[pos - P - 1])

@@ -52,4 +52,4 @@ def global_is(
         samples, log_w = jax.vmap(one)(jax.random.split(rng_key, K))
         return WeightedSamples(samples, log_w - math.log(K))
 
-    return filter_jit(run)
+    return filter_jit(run, precheck=lambda a, kw: model_structure(model, guide, a, kw))

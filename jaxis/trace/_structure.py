@@ -77,7 +77,7 @@ class _SiteLog(handlers.Messenger):
         self.log = log
         super().__init__(fn)
 
-    def postprocess_message(self, msg):
+    def process_message(self, msg):
         if msg["type"] in ("sample", "deterministic"):
             self.log.append(msg["name"])
 
@@ -121,7 +121,7 @@ def _abstract_traces(model: Callable, guide: Optional[Callable], args: tuple, kw
     except NotImplementedError as e:
         after = f" at or after site {log[-1]!r}" if log else ""
         raise ValueError(
-            f"The {out['stage']} could not be sampled{after}: {e}. An improper distribution "
+            f"The {out['stage']} could not be sampled{after} ({e!r}). An improper distribution "
             "cannot be a proposal; give a guide with a proper distribution for that site."
         ) from e
     return out["guide"], out["model"]
