@@ -1,0 +1,175 @@
+"""Benchmark: MP IS on the paper's chimpanzee model, against the floor and bespoke JAX.
+
+For each K (one subprocess per K, so whole-process peak memory is per K):
+
+- floor:     evaluate the observation log-density factor once (K^5 x 420 Bernoulli
+             log-probs, summed over repeats) -- the irreducible work.
+- bespoke:   a hand-written JAX einsum of the same MP estimator for this one model.
+- jaxis:     ``log_evidence(mpis(...)(key, ...))`` and ``marginals(...)``, jitted.
+
+Warm times are medians over repeats; compile is the first call minus a warm call. The
+reference figures of the paper's PyTorch library (``alan``) on the same 2-core CPU are
+quoted from the issue. Run: ``python benchmarks/bench_mpis_chimpanzees.py [K ...]``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ALAN = {10: {"elbo": 0.66, "moments": 1.03, "gb": 2.4}, 15: {"elbo": 6.1, "moments": 15.0, "gb": 9.8},
+        30: {"elbo": None, "moments": None, "gb": 41.0}}
+
+
+def _data():
+    import numpy as np
+
+    try:
+        from jaxis.datasets import load_chimpanzees
+
+        t = load_chimpanzees().train
+    except ImportError:  # datasets package not ready: read the paper's npz directly
+        d = np.load(Path(__file__).resolve().parents[2] / "shared/data/mpis/chimpanzees.npz")
+        t = {"condition": d["condition_train"], "prosoc_left": d["prosoc_left_train"],
+             "obs": d["data_train"]}
+    return tuple(np.asarray(t[k], np.float32) for k in ("condition", "prosoc_left", "obs"))
+
+
+def _time(f, *args, repeats):
+    import jax
+
+    t0 = time.perf_counter()
+    jax.block_until_ready(f(*args))
+    first = time.perf_counter() - t0
+    times = []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(f(*args))
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    warm = times[len(times) // 2]
+    return warm, max(first - warm, 0.0)
+
+
+def _bespoke(K, cond, pl, y):
+    """The MP estimator for this model, written by hand (same shifts as jaxis)."""
+    import jax
+    import jax.numpy as jnp
+    import numpyro.distributions as dist
+
+    A, B, _ = cond.shape
+
+    def lse_einsum(eq, x, f, axis_x, axis_f):
+        mx = jax.lax.stop_gradient(jnp.max(x, axis=axis_x, keepdims=True))
+        mf = jax.lax.stop_gradient(jnp.max(f, axis=axis_f, keepdims=True))
+        out = jnp.einsum(eq, jnp.exp(x - mx), jnp.exp(f - mf))
+        return jnp.log(out), jnp.squeeze(mx, axis_x), jnp.squeeze(mf, axis_f)
+
+    def f(key):
+        ks = jax.random.split(key, 7)
+        sb = dist.HalfCauchy(1.0).sample(ks[0], (K,))
+        sa = dist.HalfCauchy(1.0).sample(ks[1], (K,))
+        bpc, bp, a = (10.0 * jax.random.normal(k, (K,)) for k in ks[2:5])
+        aa = jax.random.normal(ks[5], (K, A))
+        ab = jax.random.normal(ks[6], (K, A, B))
+        logk = math.log(K)
+        # factors (globals: prior = proposal, so only -log K)
+        f_aa = (dist.Normal(0.0, sa[None, :, None]).log_prob(aa[:, None, :])
+                - dist.Normal(0.0, 1.0).log_prob(aa)[:, None, :] - logk)  # (aa, sa, A)
+        f_ab = (dist.Normal(0.0, sb[None, :, None, None]).log_prob(ab[:, None])
+                - dist.Normal(0.0, 1.0).log_prob(ab)[:, None] - logk)  # (ab, sb, A, B)
+        logits = (ab[:, None, None, None, None, :, :, None]
+                  + aa[None, :, None, None, None, :, None, None]
+                  + a[None, None, :, None, None, None, None, None]
+                  + (bp[None, None, None, :, None, None, None, None]
+                     + bpc[None, None, None, None, :, None, None, None] * cond) * pl)
+        obs = jnp.sum(dist.Bernoulli(logits=logits).log_prob(y), -1)  # (ab,aa,a,bp,bpc,A,B)
+        l1, m1, m2 = lse_einsum("iabcdAB,isAB->abcdsAB", obs, f_ab, 0, 0)
+        t1 = jnp.sum(l1 + m1[..., None, :, :] + m2[None, None, None, None], -1)  # (aa,a,bp,bpc,sb,A)
+        l2, m1, m2 = lse_einsum("iabcsA,itA->abcstA", t1, f_aa, 0, 0)
+        t2 = jnp.sum(l2 + m1[..., None, :] + m2[None, None, None, None], -1)  # (a,bp,bpc,sb,sa)
+        return jax.scipy.special.logsumexp(t2) - 5 * logk
+
+    return jax.jit(f)
+
+
+def _floor(K, cond, pl, y):
+    import jax
+    import jax.numpy as jnp
+    import numpyro.distributions as dist
+
+    A, B, _ = cond.shape
+
+    def f(key):
+        ks = jax.random.split(key, 5)
+        ab = jax.random.normal(ks[0], (K, 1, 1, 1, 1, A, B, 1))
+        aa = jax.random.normal(ks[1], (K, 1, 1, 1, A, 1, 1))
+        a, bp, bpc = (jax.random.normal(k, s) for k, s in
+                      zip(ks[2:], [(K, 1, 1, 1, 1, 1), (K, 1, 1, 1, 1), (K, 1, 1, 1)]))
+        logits = ab + aa + a + (bp + bpc * cond) * pl
+        return jnp.sum(dist.Bernoulli(logits=logits).log_prob(y), -1)
+
+    return jax.jit(f)
+
+
+def single(K: int, repeats: int) -> dict:
+    import jax
+
+    import jaxis
+    from jaxis.contract._memory import peak_bytes
+    from jaxis.contract._log_z import term_specs
+    from jaxis.models import chimpanzees as cm
+
+    cond, pl, y = _data()
+    key = jax.random.PRNGKey(0)
+    out = {"K": K}
+    out["floor"], _ = _time(_floor(K, cond, pl, y), key, repeats=repeats)
+    out["bespoke"], out["bespoke_compile"] = _time(_bespoke(K, cond, pl, y), key, repeats=repeats)
+    run = jaxis.mpis(cm.model, cm.guide, K=K)
+    elbo = jax.jit(lambda k: jaxis.log_evidence(run(k, cond, pl, y)))
+    marg = jax.jit(lambda k: jaxis.marginals(run(k, cond, pl, y)))
+    out["elbo"], out["elbo_compile"] = _time(elbo, key, repeats=repeats)
+    out["marginals"], out["marginals_compile"] = _time(marg, key, repeats=repeats)
+    graph = jax.eval_shape(lambda k: run(k, cond, pl, y), key).graph
+    out["est_peak_gb"] = peak_bytes(graph, term_specs(graph), 4) / 2**30
+    out["rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return out
+
+
+def main(Ks):
+    rows = []
+    for K in Ks:
+        repeats = 5 if K <= 20 else 2
+        proc = subprocess.run([sys.executable, __file__, "--single", str(K), str(repeats)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"K={K} failed:\n{proc.stderr[-2000:]}")
+            continue
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    print("\nChimpanzees (7 actors x 6 blocks x 10 repeats), float32, 2-core CPU; times in s")
+    hdr = (f"{'K':>3} {'floor':>7} {'bespoke':>8} {'elbo':>7} {'elbo/fl':>8} {'elbo/besp':>9} "
+           f"{'marg':>7} {'marg/fl':>8} {'compile':>8} {'peak GB':>8} {'est GB':>7} "
+           f"{'alan elbo':>9} {'alan GB':>8}")
+    print(hdr)
+    for r in rows:
+        alan = ALAN.get(r["K"], {})
+        ae = alan.get("elbo")
+        print(f"{r['K']:>3} {r['floor']:>7.3f} {r['bespoke']:>8.3f} {r['elbo']:>7.3f} "
+              f"{r['elbo'] / r['floor']:>8.2f} {r['elbo'] / r['bespoke']:>9.2f} "
+              f"{r['marginals']:>7.3f} {r['marginals'] / r['floor']:>8.2f} "
+              f"{r['elbo_compile']:>8.2f} {r['rss_gb']:>8.2f} {r['est_peak_gb']:>7.2f} "
+              f"{(f'{ae:.2f}' if ae else ('fails' if alan else '-')):>9} "
+              f"{(alan.get('gb') or 0):>8.1f}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    if len(sys.argv) > 1 and sys.argv[1] == "--single":
+        print(json.dumps(single(int(sys.argv[2]), int(sys.argv[3]))))
+    else:
+        main([int(k) for k in sys.argv[1:]] or [5, 10, 15, 20, 30])
