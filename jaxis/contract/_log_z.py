@@ -42,20 +42,35 @@ def log_z(
     graph: FactorGraph, log_factors: Sequence[jax.Array], sources: Sequence[Source] = ()
 ) -> jax.Array:
     """``log`` of the MP estimate with source terms; a scalar (``-inf`` if every term is 0)."""
+    return forward_terms(graph, log_factors, sources, keep=False)[-1][0]
+
+
+def forward_terms(
+    graph: FactorGraph,
+    log_factors: Sequence[jax.Array],
+    sources: Sequence[Source] = (),
+    *,
+    keep: bool = True,
+) -> list:
+    """Run the elimination schedule; return every term as ``(array, (kvars, plates))``.
+
+    Terms ``0..F-1`` are the factors and sources, then one per step; the last is ``log Z``.
+    With ``keep=False`` consumed terms are dropped (``None``) so XLA may free them.
+    """
     specs = term_specs(graph, sources)
     steps = plan_contraction(graph, specs)
-    live = dict(enumerate(list(log_factors) + [s.array for s in sources]))
-    dims = dict(enumerate(specs))
-    out = jnp.zeros(())
-    for n, step in enumerate(steps):
-        operands = [(live.pop(i), dims.pop(i)) for i in step.inputs]
+    terms: list = list(zip(list(log_factors) + [s.array for s in sources], specs))
+    for step in steps:
+        operands = [terms[i] for i in step.inputs]
+        if not keep:
+            for i in step.inputs:
+                terms[i] = None
         out = _contract(graph, operands, step)
         if step.reduce:
             axes = tuple(len(step.kvars) + step.plates.index(p) for p in step.reduce)
             out = jnp.sum(out, axis=axes)
-        live[len(specs) + n] = out
-        dims[len(specs) + n] = (step.kvars, step.out_plates)
-    return out
+        terms.append((out, (step.kvars, step.out_plates)))
+    return terms
 
 
 def _align(graph: FactorGraph, x: jax.Array, dims, kvars, plates) -> jax.Array:

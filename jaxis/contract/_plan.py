@@ -20,7 +20,8 @@ TermSpec = tuple[tuple[str, ...], tuple[str, ...]]  # (kvars, plates), canonical
 
 
 class Step(NamedTuple):
-    """Contract ``inputs`` summing ``sum_vars``; then sum logs over the ``reduce`` plates.
+    """Contract ``inputs`` summing ``sum_vars`` (zero or one latent); then sum logs over the
+    ``reduce`` plates.
 
     The output (term id ``len(terms) + step index``) has dims ``(out_kvars, out_plates)``.
     """
@@ -38,7 +39,13 @@ class Step(NamedTuple):
 
 @functools.lru_cache(maxsize=256)
 def plan_contraction(graph: FactorGraph, terms: tuple[TermSpec, ...]) -> tuple[Step, ...]:
-    """Elimination schedule for ``terms`` (the graph's factors plus any source terms)."""
+    """Elimination schedule for ``terms`` (the graph's factors plus any source terms).
+
+    Within a plate set, latents are eliminated one at a time (greedily, smallest result
+    first), each by one einsum over the terms that hold it; a last step adds the remaining
+    terms and reduces the plates. One variable per step is what lets the sampler walk the
+    schedule backwards.
+    """
     latent_ord = {lat.name: frozenset(lat.plates) for lat in graph.latents}
     term_dims = {i: (frozenset(k), frozenset(p)) for i, (k, p) in enumerate(terms)}
     by_ord: dict[frozenset, list[int]] = {}
@@ -50,12 +57,30 @@ def plan_contraction(graph: FactorGraph, terms: tuple[TermSpec, ...]) -> tuple[S
 
     pending = set(by_ord) | set(vars_by_ord)
     steps: list[Step] = []
+
+    def add(inputs, sum_vars, kvars, leaf, reduce) -> int:
+        ks, ps = graph.canonical(kvars, leaf)
+        _, red = graph.canonical((), reduce)
+        steps.append(Step(tuple(inputs), tuple(sum_vars), ks, ps, red))
+        return len(terms) + len(steps) - 1
+
     while pending:
         leaf = max(pending, key=lambda o: (len(o), sorted(o)))
         pending.discard(leaf)
-        ids = tuple(by_ord.pop(leaf, ()))
-        sum_vars = vars_by_ord.pop(leaf, set())
-        kvars = frozenset().union(*(term_dims[i][0] for i in ids)) - sum_vars
+        here = list(by_ord.pop(leaf, ()))
+        remaining = set(vars_by_ord.pop(leaf, set()))
+        while remaining:
+            def cost(v):
+                ks = frozenset().union(*(term_dims[i][0] for i in here if v in term_dims[i][0]))
+                return (len(ks), graph.latent(v).dim)
+            v = min(remaining, key=cost)
+            remaining.discard(v)
+            ins = [i for i in here if v in term_dims[i][0]]
+            kvars = frozenset().union(*(term_dims[i][0] for i in ins)) - {v}
+            new_id = add(ins, (v,), kvars, leaf, ())
+            term_dims[new_id] = (kvars, leaf)
+            here = [i for i in here if i not in ins] + [new_id]
+        kvars = frozenset().union(*(term_dims[i][0] for i in here))
         if leaf:
             need = frozenset().union(*(latent_ord[k] for k in kvars))
             candidates = [o for o in pending | {frozenset()} if o < leaf and need <= o]
@@ -67,12 +92,8 @@ def plan_contraction(graph: FactorGraph, terms: tuple[TermSpec, ...]) -> tuple[S
             parent = max(candidates, key=lambda o: (len(o), sorted(o)))
         else:
             parent = frozenset()
-        ks, ps = graph.canonical(kvars, leaf)
-        _, reduce = graph.canonical((), leaf - parent)
-        sv, _ = graph.canonical(sum_vars, ())
-        steps.append(Step(ids, sv, ks, ps, reduce))
+        new_id = add(here, (), kvars, leaf, leaf - parent)
         if leaf:
-            new_id = len(terms) + len(steps) - 1
             term_dims[new_id] = (kvars, parent)
             by_ord.setdefault(parent, []).append(new_id)
             pending.add(parent)

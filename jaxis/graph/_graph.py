@@ -55,6 +55,7 @@ class FactorGraph(NamedTuple):
     plates: tuple[PlateInfo, ...]
     latents: tuple[LatentSpec, ...]
     factors: tuple[FactorSpec, ...]
+    deterministics: tuple[LatentSpec, ...] = ()  # dim unused (0); batch_shape = value shape
 
     def latent(self, name: str) -> LatentSpec:
         for lat in self.latents:
@@ -146,7 +147,9 @@ def build_graph(
         ks, ps = graph.canonical(kvars, plates)
         kept = tuple(p for p in ps if p in latent_plates)
         factors.append(FactorSpec(site.name, ks, kept, tuple(p for p in ps if p not in kept)))
-    graph = graph._replace(factors=tuple(factors))
+    dets = tuple(LatentSpec(s.name, 0, s.plates, s.batch_shape, ()) for s in structure.sites
+                 if s.kind == "deterministic")
+    graph = graph._replace(factors=tuple(factors), deterministics=dets)
     check_nested(graph)
     return graph
 

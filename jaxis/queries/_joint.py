@@ -1,0 +1,63 @@
+"""Joint index marginals, conditionals and effective sample sizes.
+
+- joint marginal of a latent and the latents its factor depends on:
+  ``P_z(k_i, k_pa(i)) = d log P_MP(J) / dJ_{k_i, k_pa(i)} |_0`` per plate element
+  (Bowyer, Heap, Aitchison 2023, eqs. 41-44, Algorithm 3).
+- conditional ``P_z(k_i | k_pa(i))`` by normalising the joint over ``k_i`` (eq. 41).
+- per-site ESS ``1 / sum_k w_k^2`` of the marginal weights, and the overall MP ESS
+  ``1 / sum_k P_z(k)^2 = exp(2 log Z(F) - log Z(2F))``, one extra contraction.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from .._mpis import MPTrace
+from ..contract._log_z import Source, log_z
+from ._moments import marginals
+
+
+class JointMarginal(NamedTuple):
+    """``probs`` has one axis per name in ``kvars`` (size K), then one per plate in ``plates``."""
+
+    probs: jax.Array
+    kvars: tuple[str, ...]
+    plates: tuple[str, ...]
+
+
+def joint_marginals(mpt: MPTrace, site: str) -> JointMarginal:
+    """``P_z(k_site, k_parents)`` per plate element of ``site``, with axis names.
+
+    The parents are the latents the site's own factor depends on (model parents, and
+    proposal parents of a parent-mixture proposal).
+    """
+    graph = mpt.graph
+    lat = graph.latent(site)
+    spec = next(f for f in graph.factors if f.name == site)
+    kvars = spec.kvars
+    J0 = jnp.zeros(graph.shape(kvars, lat.plates), mpt.log_factors[0].dtype)
+    grad = jax.grad(lambda J: log_z(graph, mpt.log_factors, [Source(J, kvars, lat.plates)]))(J0)
+    return JointMarginal(grad, kvars, lat.plates)
+
+
+def conditionals(mpt: MPTrace, site: str) -> JointMarginal:
+    """``P_z(k_site | k_parents)``: the joint marginal normalised over the site's axis."""
+    jm = joint_marginals(mpt, site)
+    axis = jm.kvars.index(site)
+    total = jnp.sum(jm.probs, axis=axis, keepdims=True)
+    return jm._replace(probs=jm.probs / jnp.where(total > 0, total, 1.0))
+
+
+def ess(mpt: MPTrace) -> dict[str, jax.Array]:
+    """Per-site ESS of the marginal weights, ``site -> batch_shape`` (each in ``[1, K]``)."""
+    return {n: 1.0 / jnp.sum(w**2, axis=0) for n, w in marginals(mpt).items()}
+
+
+def mp_ess(mpt: MPTrace) -> jax.Array:
+    """Overall MP ESS ``1 / sum_k P_z(k)^2`` over all K^n index combinations."""
+    graph = mpt.graph
+    lz = log_z(graph, mpt.log_factors)
+    lz2 = log_z(graph, [2.0 * f for f in mpt.log_factors])
+    return jnp.exp(2.0 * lz - lz2)

@@ -1,0 +1,116 @@
+"""Exact posterior draws of sample indices ``k ~ P_z(k) ∝ prod_f exp(F_f(k))``.
+
+The forward pass of ``log_z`` eliminates one latent per step; each step's inputs, with
+the indices of latents eliminated later already drawn, are the exact conditional of that
+latent's index (per plate element) given them. Walking the schedule backwards therefore
+draws from the exact joint ``P_z(k)`` -- not from the product of marginals or of parent
+conditionals, which is wrong when an observation couples its parents (explaining away).
+All draws are vectorised; cost and memory are linear in ``num_samples``.
+
+Reference: Bowyer, Heap, Aitchison 2023, section 3 (eqs. 36-44); forward filtering,
+backward sampling in variable elimination (Koller & Friedman 2009, Alg. 12.1 adapted).
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from .._mpis import MPTrace
+from ..contract._log_z import forward_terms, term_specs
+from ..contract._plan import plan_contraction
+from ..graph._graph import FactorGraph
+
+
+def _gather(graph: FactorGraph, x, dims, v: str, draws: dict, plates, n: int):
+    """``x`` indexed at the drawn indices of every latent but ``v``: ``(n, K, *plates)``."""
+    ks, ps = dims
+    rank = 2 + len(plates)
+    idx = []
+    for k in ks:
+        if k == v:
+            idx.append(jnp.arange(graph.K).reshape((1, graph.K) + (1,) * len(plates)))
+        else:
+            own = set(graph.latent(k).plates)
+            shape = (n, 1) + tuple(graph.plate(p).size if p in own else 1 for p in plates)
+            idx.append(draws[k].reshape(shape))
+    for p in ps:
+        shape = [1] * rank
+        shape[2 + plates.index(p)] = graph.plate(p).size
+        idx.append(jnp.arange(graph.plate(p).size).reshape(shape))
+    return jnp.broadcast_to(x[tuple(idx)], (n, graph.K) + graph.shape((), plates))
+
+
+@functools.partial(jax.jit, static_argnums=(2,))
+def sample_indices(rng_key: jax.Array, mpt: MPTrace, num_samples: int) -> dict:
+    """Draw ``num_samples`` index tuples from ``P_z(k)``: ``site -> (N, *plate sizes)``."""
+    graph = mpt.graph
+    steps = plan_contraction(graph, term_specs(graph))
+    terms = forward_terms(graph, mpt.log_factors)
+    keys = jax.random.split(rng_key, max(len(steps), 1))
+    draws: dict = {}
+    for s in reversed(range(len(steps))):
+        step = steps[s]
+        if not step.sum_vars:
+            continue
+        v = step.sum_vars[0]
+        logits = sum(_gather(graph, *terms[i], v, draws, step.plates, num_samples)
+                     for i in step.inputs)
+        draws[v] = jax.random.categorical(keys[s], logits, axis=1)
+    return draws
+
+
+def values_at(mpt: MPTrace, indices: dict) -> dict:
+    """Latent and deterministic values at index draws: ``site -> (N, *site shape)``."""
+    graph = mpt.graph
+    out = {}
+    for lat in graph.latents:
+        idx = indices[lat.name]
+        n = idx.shape[0]
+        m = 1
+        for size in lat.batch_shape:
+            m *= size
+        flat = mpt.samples[lat.name].reshape((graph.K, m) + lat.event_shape)
+        vals = flat[idx.reshape(n, m), jnp.arange(m)[None, :]]
+        out[lat.name] = vals.reshape((n,) + lat.batch_shape + lat.event_shape)
+    for det in graph.deterministics:
+        out[det.name] = _deterministic_at(graph, mpt.deterministic[det.name], det, indices)
+    return out
+
+
+def _deterministic_at(graph: FactorGraph, value, det, indices: dict):
+    """Gather a deterministic site's positional value at each draw's sample indices."""
+    value = jnp.asarray(value)
+    n = next(iter(indices.values())).shape[0] if indices else 1
+    shape = det.batch_shape
+    depth = max([-graph.plate(p).dim for p in det.plates] + [0])
+    event = max(0, len(shape) - depth)
+    r = value.ndim
+    idx = []
+    for a in range(r):
+        pos = a - r  # negative axis
+        lat = next((l for l in graph.latents if l.dim - event == pos), None)
+        if lat is not None and value.shape[a] == graph.K and graph.K > 1:
+            layout = graph.positional_shape((), lat.plates, r - event) + (1,) * event
+            idx.append(indices[lat.name].reshape((n,) + layout))
+        else:
+            s = [1] * (r + 1)
+            s[a + 1] = value.shape[a]
+            idx.append(jnp.arange(value.shape[a]).reshape(s))
+    got = value[tuple(idx)] if r else jnp.broadcast_to(value, (n,))
+    got = jnp.broadcast_to(got, (n,) + got.shape[1:])
+    lead = got.ndim - 1 - len(shape)
+    return got.reshape((n,) + got.shape[1 + lead:]) if lead >= 0 else got
+
+
+def sample_posterior(rng_key: jax.Array, mpt: MPTrace, num_samples: int) -> dict:
+    """Exact draws from the MP posterior over the K samples of every latent.
+
+    Returns ``site -> (num_samples, *site shape)``; every latent value is one of that site's
+    K samples (per plate element). Deterministic sites are included.
+
+    Example:
+        >>> draws = sample_posterior(jax.random.PRNGKey(1), mpt, num_samples=1000)
+    """
+    return values_at(mpt, sample_indices(rng_key, mpt, num_samples))
