@@ -82,7 +82,8 @@ def test_sample_values_are_members_of_the_K_samples():
 
 @pytest.mark.parametrize("case", ["plated_prior", "discrete_continuous", "multivariate"])
 def test_draw_moments_agree_with_source_term_moments(case):
-    mpt, _ = _setup(case, 3)
+    model, guide, args, K = CASES[case]
+    mpt = jaxis.mpis(model, guide, K=K)(jax.random.PRNGKey(3), *args)
     n = 20_000
     draws = jaxis.sample_posterior(jax.random.PRNGKey(4), mpt, n)
     mom = jaxis.moments(mpt, {l.name: lambda v: v.astype(float) for l in mpt.graph.latents})

@@ -1,0 +1,82 @@
+"""The stability slope, ESS growth and the weight summary, on cases with exact answers."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxis.diagnostics import ess_curve, stability, weight_summary
+from jaxis.transforms import from_nested, reweight
+from jaxis.weighted import WeightedSamples
+
+
+def log_normal(x, s, m=0.0):
+    return -0.5 * jnp.sum(((x - m) / s) ** 2, -1) - x.shape[-1] * jnp.log(s)
+
+
+@pytest.mark.parametrize("scale_q, scale_p", [(1.0, 2.0), (2.0, 1.0), (1.0, 1.25)])
+def test_gaussian_slope_is_variance_ratio(scale_q, scale_p):
+    """log p = (sigma_q^2 / sigma_p^2) log q + const exactly for zero-mean Gaussians."""
+    x = scale_q * jax.random.normal(jax.random.key(0), (4000, 1))
+    log_q, log_p = log_normal(x, scale_q), log_normal(x, scale_p)
+    res = jax.jit(stability)(log_p, log_q)
+    np.testing.assert_allclose(res.slope, scale_q**2 / scale_p**2, rtol=1e-10)
+    assert float(res.slope_se) < 1e-8
+    assert bool(res.stable) == (scale_q >= scale_p)
+    ws = WeightedSamples({"x": x}, log_p - log_q - jnp.log(4000.0))
+    np.testing.assert_allclose(stability(ws, log_q).slope, res.slope, rtol=1e-10)
+
+
+def test_nested_samples_are_stable_and_posterior_draws_are_not():
+    """The blog's figure: for a shifted, wider target, nested samples stay below the 1:1
+    line in the low-density tail; resampled posterior draws do not."""
+
+    @jax.jit
+    def both(key):
+        n_live, n_iter, dim = 100, 1200, 2
+        live = jnp.concatenate([jnp.full(n_iter, n_live), jnp.arange(n_live, 0, -1)]).astype(float)
+        k1, k2, k3 = jax.random.split(key, 3)
+        log_x = jnp.cumsum(jnp.log(jax.random.uniform(k1, live.shape)) / live)
+        direction = jax.random.normal(k2, (live.shape[0], dim))
+        direction = direction / jnp.linalg.norm(direction, axis=1, keepdims=True)
+        theta = direction * (5.0 * jnp.exp(log_x / dim))[:, None]
+        log_l = log_normal(theta, 1.0)
+        nominal = jnp.cumsum(jnp.log1p(-1.0 / live))
+        ns = from_nested({"t": theta}, log_l, log_volume=nominal, num_live=live)
+        mean = jnp.array([1.5, 0.0])
+        new = reweight(ns, lambda s: log_normal(s["t"], 1.5, mean) - log_l)
+        post = ns.resample(k3, ns.num_samples)
+        log_q = log_normal(post.samples["t"], 1.0)  # posterior draws: old posterior density
+        moved = reweight(post, lambda s: log_normal(s["t"], 1.5, mean) - log_q)
+        return stability(new).stable, stability(moved, log_q).stable
+
+    nested_stable, resampled_stable = both(jax.random.key(1))
+    assert bool(nested_stable) and not bool(resampled_stable)
+
+
+def test_ess_curve_and_summary():
+    x = jax.random.normal(jax.random.key(2), (500,))
+    ws = WeightedSamples({"x": x}, 0.5 * x)
+    curve = jax.jit(ess_curve)(ws)
+    np.testing.assert_allclose(curve[-1], ws.ess(), rtol=1e-12)
+    w = np.exp(0.5 * np.asarray(x[:100]))
+    np.testing.assert_allclose(curve[99], w.sum() ** 2 / (w**2).sum(), rtol=1e-12)
+    flat = WeightedSamples.from_posterior({"x": x})
+    np.testing.assert_allclose(ess_curve(flat), np.arange(1, 501), rtol=1e-12)
+    zero_first = ws.replace(log_weights=ws.log_weights.at[:10].set(-jnp.inf))
+    c = np.asarray(ess_curve(zero_first))
+    np.testing.assert_array_equal(c[:10], 0.0)
+    assert np.all(np.isfinite(c))
+    s = jax.jit(weight_summary)(ws)
+    np.testing.assert_allclose(s.ess_fraction, ws.ess() / 500, rtol=1e-12)
+    np.testing.assert_allclose(s.max_weight, np.max(ws.normalized_weights()), rtol=1e-12)
+    assert s.elbo <= s.log_evidence <= s.eubo  # Jensen and KL(wbar || uniform) >= 0
+
+
+def test_bad_inputs():
+    ws = WeightedSamples({"x": jnp.zeros(10)}, jnp.zeros(10))
+    with pytest.raises(ValueError, match="log_sampling_density is needed"):
+        stability(ws)
+    with pytest.raises(ValueError, match="tail_fraction"):
+        stability(jnp.zeros(10), jnp.zeros(10), tail_fraction=0.0)
+    with pytest.raises(ValueError, match="equal length"):
+        stability(jnp.zeros(10), jnp.zeros(9))
