@@ -16,44 +16,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import resource
-import subprocess
 import sys
-import time
-from pathlib import Path
+
+from _common import chimpanzee_data, peak_rss_gb, per_process, time_call
 
 ALAN = {10: {"elbo": 0.66, "moments": 1.03, "gb": 2.4}, 15: {"elbo": 6.1, "moments": 15.0, "gb": 9.8},
         30: {"elbo": None, "moments": None, "gb": 41.0}}
-
-
-def _data():
-    import numpy as np
-
-    try:
-        from jaxis.datasets import load_chimpanzees
-
-        t = load_chimpanzees().train
-    except ImportError:  # datasets package not ready: read the paper's npz directly
-        d = np.load(Path(__file__).resolve().parents[2] / "shared/data/mpis/chimpanzees.npz")
-        t = {"condition": d["condition_train"], "prosoc_left": d["prosoc_left_train"],
-             "obs": d["data_train"]}
-    return tuple(np.asarray(t[k], np.float32) for k in ("condition", "prosoc_left", "obs"))
-
-
-def _time(f, *args, repeats):
-    import jax
-
-    t0 = time.perf_counter()
-    jax.block_until_ready(f(*args))
-    first = time.perf_counter() - t0
-    times = []
-    for i in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(f(*args))
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    warm = times[len(times) // 2]
-    return warm, max(first - warm, 0.0)
 
 
 def _bespoke(K, cond, pl, y):
@@ -125,32 +93,24 @@ def single(K: int, repeats: int) -> dict:
     from jaxis.contract._log_z import term_specs
     from jaxis.models import chimpanzees as cm
 
-    cond, pl, y = _data()
+    cond, pl, y = chimpanzee_data()
     key = jax.random.PRNGKey(0)
     out = {"K": K}
-    out["floor"], _ = _time(_floor(K, cond, pl, y), key, repeats=repeats)
-    out["bespoke"], out["bespoke_compile"] = _time(_bespoke(K, cond, pl, y), key, repeats=repeats)
+    out["floor"], _ = time_call(_floor(K, cond, pl, y), key, repeats=repeats)
+    out["bespoke"], out["bespoke_compile"] = time_call(_bespoke(K, cond, pl, y), key, repeats=repeats)
     run = jaxis.mpis(cm.model, cm.guide, K=K)
     elbo = jax.jit(lambda k: jaxis.log_evidence(run(k, cond, pl, y)))
     marg = jax.jit(lambda k: jaxis.marginals(run(k, cond, pl, y)))
-    out["elbo"], out["elbo_compile"] = _time(elbo, key, repeats=repeats)
-    out["marginals"], out["marginals_compile"] = _time(marg, key, repeats=repeats)
+    out["elbo"], out["elbo_compile"] = time_call(elbo, key, repeats=repeats)
+    out["marginals"], out["marginals_compile"] = time_call(marg, key, repeats=repeats)
     graph = jax.eval_shape(lambda k: run(k, cond, pl, y), key).graph
     out["est_peak_gb"] = peak_bytes(graph, term_specs(graph), 4) / 2**30
-    out["rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    out["rss_gb"] = peak_rss_gb()
     return out
 
 
 def main(Ks):
-    rows = []
-    for K in Ks:
-        repeats = 5 if K <= 20 else 2
-        proc = subprocess.run([sys.executable, __file__, "--single", str(K), str(repeats)],
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            print(f"K={K} failed:\n{proc.stderr[-2000:]}")
-            continue
-        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    rows = per_process(__file__, Ks, lambda K: 5 if K <= 15 else 1)
     print("\nChimpanzees (7 actors x 6 blocks x 10 repeats), float32, 2-core CPU; times in s")
     hdr = (f"{'K':>3} {'floor':>7} {'bespoke':>8} {'elbo':>7} {'elbo/fl':>8} {'elbo/besp':>9} "
            f"{'marg':>7} {'marg/fl':>8} {'compile':>8} {'peak GB':>8} {'est GB':>7} "
