@@ -9,7 +9,7 @@ All requested moments (or all marginals) come from one backward pass.
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping, Optional, Sequence, Union
+from typing import Callable, Mapping, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -17,8 +17,8 @@ import jax.numpy as jnp
 from .._mpis import MPTrace
 from ..contract._log_z import Source, log_z
 from ..graph._graph import FactorGraph
+from ..weighted._weighted_samples import MomentSpec, parse_moment_spec
 
-MomentSpec = Union[Callable, tuple]
 
 
 @jax.jit
@@ -28,16 +28,7 @@ def log_evidence(mpt: MPTrace) -> jax.Array:
 
 
 def _moment_spec(name: str, spec, graph: FactorGraph) -> tuple[tuple[str, ...], Callable]:
-    if callable(spec):
-        sites, fn = (name,), spec
-    elif isinstance(spec, tuple) and len(spec) == 2 and callable(spec[1]):
-        sites = (spec[0],) if isinstance(spec[0], str) else tuple(spec[0])
-        fn = spec[1]
-    else:
-        raise ValueError(
-            f"moment {name!r}: expected a callable of site {name!r}, or (site, fn), or "
-            f"((site1, site2, ...), fn); got {spec!r}."
-        )
+    sites, fn = parse_moment_spec(name, spec)
     latents = [l.name for l in graph.latents]
     for s in sites:
         if s not in latents:

@@ -191,7 +191,7 @@ class WeightedSamples:
         w = self.normalized_weights()
         out = {}
         for name, spec in fns.items():
-            sites, fn = _moment_spec(name, spec)
+            sites, fn = parse_moment_spec(name, spec)
             for s in sites:
                 if s not in self.samples:
                     raise ValueError(
@@ -234,8 +234,12 @@ class WeightedSamples:
         return f"{type(self).__name__}(num_samples={self.num_samples}, samples={shapes})"
 
 
-def _moment_spec(name: str, spec: Any) -> tuple[tuple[str, ...], Callable]:
-    """Normalise a moment spec to ``(sites, fn)``."""
+def parse_moment_spec(name: str, spec: Any) -> tuple[tuple[str, ...], Callable]:
+    """Normalise a moment spec (shared by ``WeightedSamples`` and ``jaxis.moments``).
+
+    ``fn`` (of the site called ``name``), ``(site, fn)`` or ``((site1, ...), fn)`` ->
+    ``(sites, fn)``.
+    """
     if callable(spec):
         return (name,), spec
     if isinstance(spec, tuple) and len(spec) == 2 and callable(spec[1]):
