@@ -29,6 +29,7 @@ from ._registry import synthetic_dataset as synthetic_dataset
 from ._registry import synthetic_sizes as synthetic_sizes
 from ._synthetic import synthetic_bus_breakdown as synthetic_bus_breakdown
 from ._synthetic import synthetic_chimpanzees as synthetic_chimpanzees
+from ._synthetic import synthetic_gaussian_hierarchy as synthetic_gaussian_hierarchy
 from ._synthetic import synthetic_movielens as synthetic_movielens
 from ._synthetic import synthetic_occupancy as synthetic_occupancy
 
@@ -50,6 +51,7 @@ __all__ = [
     "synthetic_bus_breakdown",
     "synthetic_chimpanzees",
     "synthetic_dataset",
+    "synthetic_gaussian_hierarchy",
     "synthetic_movielens",
     "synthetic_occupancy",
     "synthetic_sizes",

@@ -17,6 +17,7 @@ from ._paths import PathLike
 from ._synthetic import (
     synthetic_bus_breakdown,
     synthetic_chimpanzees,
+    synthetic_gaussian_hierarchy,
     synthetic_movielens,
     synthetic_occupancy,
 )
@@ -52,6 +53,9 @@ DATASETS: Mapping[str, DatasetEntry] = MappingProxyType(
         ),
         "two_gaussians": DatasetEntry(
             None, synthetic_nested_samples, "two_gaussians is synthetic only"
+        ),
+        "gaussian_hierarchy": DatasetEntry(
+            None, synthetic_gaussian_hierarchy, "gaussian_hierarchy is synthetic only"
         ),
     }
 )

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from numpyro import handlers
 
-from ..models import get_model
+from ..models import gaussian_hierarchy, get_model
 from ._model_data import ModelData, split_model_data
 
 
@@ -161,4 +161,23 @@ def synthetic_occupancy(
         (shape,),
         num_ids,
         (("num_replicates", num_replicates),),
+    )
+
+
+def synthetic_gaussian_hierarchy(
+    rng_key: jax.Array,
+    *,
+    num_groups: int = 8,
+    num_observations: int = 5,
+    num_test_observations: int = 2,
+) -> ModelData:
+    """Conjugate-hierarchy data (groups > observations) from the model's prior predictive."""
+    obs = gaussian_hierarchy.synthetic(
+        rng_key, groups=num_groups, observations=num_observations + num_test_observations
+    )
+    return split_model_data(
+        "gaussian_hierarchy",
+        {"obs": obs},
+        num_observations,
+        description="synthetic gaussian_hierarchy: one draw from the model's prior predictive",
     )

@@ -1,4 +1,5 @@
-"""Models of the experiments: the MP IS paper's four (appendix C) and the blog's three.
+"""Models of the experiments: the MP IS paper's four (appendix C), the blog's three, and a
+conjugate Gaussian hierarchy with an exact answer.
 
 Each module holds a plain numpyro ``model(<covariates...>, obs=None)``, the paper's proposal
 ``guide`` where there is one, and a :class:`ModelSpec` ``MODEL_INFO``. :data:`REGISTRY` maps
@@ -18,6 +19,7 @@ from typing import Mapping
 
 from . import bus_breakdown as bus_breakdown
 from . import chimpanzees as chimpanzees
+from . import gaussian_hierarchy as gaussian_hierarchy
 from . import movielens as movielens
 from . import occupancy as occupancy
 from . import prior_swap as prior_swap
@@ -35,12 +37,13 @@ _MODULES = (
     prior_swap,
     reverberation,
     two_gaussians,
+    gaussian_hierarchy,
 )
 
 REGISTRY: Mapping[str, ModelSpec] = MappingProxyType(
     {module.MODEL_INFO.name: module.MODEL_INFO for module in _MODULES}
 )
-"""Model name -> :class:`ModelSpec`, paper models first."""
+"""Model name -> :class:`ModelSpec`, paper models first, the exact hierarchy last."""
 
 
 def list_models() -> tuple[str, ...]:
@@ -64,6 +67,7 @@ __all__ = [
     "PaperResult",
     "bus_breakdown",
     "chimpanzees",
+    "gaussian_hierarchy",
     "get_model",
     "list_models",
     "movielens",

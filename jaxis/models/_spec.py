@@ -31,6 +31,7 @@ class ModelSpec:
         split: the paper's (train, test) sizes along ``heldout_plate``.
         paper_elbo: the published MP IS ELBO on the paper's data, if any.
         reference: where the model is written down.
+        exact_log_evidence: ``f(**train) -> log p(obs)`` in closed form, where one exists.
     """
 
     name: str
@@ -42,6 +43,7 @@ class ModelSpec:
     split: Optional[tuple[int, int]]
     paper_elbo: Optional[PaperResult]
     reference: str
+    exact_log_evidence: Optional[Callable[..., jax.Array]] = None
 
     @property
     def summary(self) -> str:

@@ -10,5 +10,8 @@ from ._moments import marginals as marginals
 from ._moments import moments as moments
 from ._predictive import predictive as predictive
 from ._predictive import predictive_log_likelihood as predictive_log_likelihood
+from ._predictive import (
+    predictive_log_likelihood_from_draws as predictive_log_likelihood_from_draws,
+)
 from ._sample import sample_indices as sample_indices
 from ._sample import sample_posterior as sample_posterior

@@ -89,6 +89,30 @@ def _observed_log_lik(model, values, key, args: Args) -> jax.Array:
                if s["type"] == "sample" and s["is_observed"])
 
 
+def predictive_log_likelihood_from_draws(
+    rng_key: jax.Array, draws: dict, model: Callable, train_args: Args, all_args: Args
+) -> jax.Array:
+    """``logmeanexp_n [log p(y_all | z_n) - log p(y_train | z_n)]`` over given draws.
+
+    ``draws``: site -> (N, ...) posterior draws from any sampler (MP IS, or global IS
+    weights resampled with ``WeightedSamples.resample``); sites the model does not sample
+    are ignored. New plate elements of ``all_args`` are drawn from the prior given z_n.
+
+    Example:
+        >>> draws = ws.resample(key, 100).samples
+        >>> predictive_log_likelihood_from_draws(key2, draws, model, train, full)
+    """
+    num_samples = jax.tree_util.tree_leaves(draws)[0].shape[0]
+
+    def one(key, d):
+        k1, k2 = jax.random.split(key)
+        return (_observed_log_lik(model, d, k1, all_args)
+                - _observed_log_lik(model, d, k2, train_args))
+
+    vals = jax.vmap(one)(jax.random.split(rng_key, num_samples), draws)
+    return logsumexp(vals) - math.log(num_samples)
+
+
 def predictive_log_likelihood(
     rng_key: jax.Array,
     mpt: MPTrace,
@@ -104,11 +128,4 @@ def predictive_log_likelihood(
     """
     draw_key, run_key = jax.random.split(rng_key)
     draws = sample_posterior(draw_key, mpt, num_samples)
-
-    def one(key, d):
-        k1, k2 = jax.random.split(key)
-        return (_observed_log_lik(model, d, k1, all_args)
-                - _observed_log_lik(model, d, k2, train_args))
-
-    vals = jax.vmap(one)(jax.random.split(run_key, num_samples), draws)
-    return logsumexp(vals) - math.log(num_samples)
+    return predictive_log_likelihood_from_draws(run_key, draws, model, train_args, all_args)

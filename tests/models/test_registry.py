@@ -12,7 +12,7 @@ PAPER_ELBO = {"chimpanzees": (5, -401.5, 12.4), "bus_breakdown": (10, -3429.0, 3
 def test_names_and_lookup():
     assert list_models() == (
         "chimpanzees", "bus_breakdown", "movielens", "occupancy",
-        "prior_swap", "reverberation", "two_gaussians",
+        "prior_swap", "reverberation", "two_gaussians", "gaussian_hierarchy",
     )
     assert get_model("occupancy") is REGISTRY["occupancy"]
     with pytest.raises(ValueError, match="chimpanzees"):

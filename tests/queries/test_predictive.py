@@ -79,3 +79,17 @@ def test_chimpanzees_predictive_log_likelihood_matches_paper(chimp, float32):
     # more samples per latent predict better
     se10 = res[10].std(ddof=1) / np.sqrt(runs[10])
     assert res[10].mean() > res[5].mean() - 3 * np.sqrt(se5**2 + se10**2)
+
+
+def test_predictive_log_likelihood_from_exact_posterior_draws():
+    """Exact posterior draws N(3/4, 1/4) of the normal-normal model: the estimate matches
+    the exact predictive density within 5 standard errors."""
+    train, full = (jnp.array([0.0, 1.0, 2.0]),), (jnp.array([0.0, 1.0, 2.0, 3.0]),)
+    N = 4000
+    mu = 0.75 + 0.5 * jax.random.normal(jax.random.PRNGKey(2), (N,))
+    est = jaxis.queries.predictive_log_likelihood_from_draws(
+        jax.random.PRNGKey(3), {"mu": mu}, normal_normal, train, full)
+    p = np.exp(norm.logpdf(3.0, np.asarray(mu), 1.0))
+    se = p.std() / np.sqrt(N) / p.mean()
+    exact = float(norm.logpdf(3.0, 0.75, np.sqrt(1.25)))
+    assert abs(float(est) - exact) < 5 * se, (float(est), exact, se)

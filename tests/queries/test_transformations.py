@@ -69,7 +69,7 @@ def test_grad_wrt_guide_parameter_matches_finite_difference():
 
 def test_grad_wrt_model_parameter_matches_finite_difference():
     def scaled(y, s):
-        gh.model(y, gh.Scales(mu=1.0, theta=s, y=1.0))
+        gh.model(y, scales=gh.Scales(mu=1.0, theta=s, y=1.0))
 
     run = jaxis.mpis(scaled, K=5)
     key = jax.random.PRNGKey(8)

@@ -1,0 +1,94 @@
+"""Saving a run: a fresh folder with ``results.json``, ``config.yaml`` and the PNG plots.
+
+``results.json`` holds the config, the environment (package/JAX/numpyro versions, device,
+date, command), the data description, the exact and published evidence where known,
+every row's per-run values with their mean and standard error, and which figure plots
+what. Non-finite numbers are written as ``null``. An existing folder is never reused:
+``results/chimp`` becomes ``results/chimp-1``, ``results/chimp-2``, ...
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from ..config import config_to_dict, dump_config
+from ._measure import Row, mean_se
+from ._plots import FIGURES, save_plots
+from ._runner import ExperimentResult
+
+RESULTS_FILE = "results.json"
+
+
+def new_run_dir(base: Union[str, Path]) -> Path:
+    """Create and return ``base``, or ``base-1``, ``base-2``, ... if it already exists."""
+    base = Path(base)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    candidate, suffix = base, 0
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            suffix += 1
+            candidate = base.with_name(f"{base.name}-{suffix}")
+
+
+def _number(x: Any) -> Optional[float]:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _summary(values: Optional[np.ndarray]) -> Optional[dict]:
+    if values is None:
+        return None
+    mean, se = mean_se(values)
+    return {"mean": _number(mean), "se": _number(se), "runs": [_number(v) for v in values]}
+
+
+def row_to_dict(row: Row) -> dict:
+    """A row as JSON types: per-run values with their mean and standard error."""
+    return {
+        "method": row.method,
+        "K": row.K,
+        "elbo": _summary(row.elbo),
+        "predictive_log_likelihood": _summary(row.predictive_ll),
+        "posterior_means": {k: _summary(v) for k, v in row.posterior_means.items()},
+        "ess": _summary(row.ess),
+        "ess_kind": "mean marginal ESS of the scalar globals"
+        if row.method == "mp_is" else "Kish ESS of the joint weights",
+        "time_per_run_s": _summary(row.time_s),
+        "compile_s": _number(row.compile_s),
+        "peak_rss_mb": _number(row.peak_rss_mb),
+    }
+
+
+def result_to_dict(result: ExperimentResult, figures: tuple[str, ...] = ()) -> dict:
+    """The whole result as JSON types (``figures``: the plot files written beside it)."""
+    paper = result.paper_elbo
+    return {
+        "config": config_to_dict(result.config),
+        "environment": dict(result.environment),
+        "data": result.data.description,
+        "exact_log_evidence": result.data.exact_log_evidence,
+        "paper_elbo": None if paper is None else paper._asdict(),
+        "rows": [row_to_dict(row) for row in result.rows],
+        "figures": [
+            {"file": name, "y": metric, "x": x, "methods": list(result.config.methods)}
+            for name, metric, x in FIGURES
+            if name in figures
+        ],
+    }
+
+
+def save_result(result: ExperimentResult, out_dir: Optional[Union[str, Path]] = None) -> Path:
+    """Write ``result`` into a new folder (default: the config's ``out_dir``); return it."""
+    folder = new_run_dir(out_dir if out_dir is not None else result.config.out_dir)
+    figures = tuple(path.name for path in save_plots(result, folder))
+    (folder / "config.yaml").write_text(dump_config(result.config))
+    text = json.dumps(result_to_dict(result, figures), indent=2, allow_nan=False)
+    (folder / RESULTS_FILE).write_text(text + "\n")
+    return folder
