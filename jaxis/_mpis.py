@@ -90,8 +90,8 @@ def mpis(
         guide: a numpyro guide sampling every latent of the model; ``None`` proposes from
             the prior.
         K: samples per latent (per plate element).
-        memory_budget: bytes allowed for the largest contraction step (default: half of
-            the available memory of the default device).
+        memory_budget: bytes allowed for the largest contraction step (default: 80% of
+            the memory available on the default device when the run is traced).
 
     Example:
         >>> run = mpis(model, K=10)

@@ -116,7 +116,17 @@ def _shifted_einsum(graph: FactorGraph, operands, step: Step) -> jax.Array:
         )
     out_sub = "".join(letters[n] for n in step.kvars + step.plates)
     expr = _expression(",".join(subs) + "->" + out_sub, tuple(x.shape for x in shifted))
-    return jnp.log(expr(*shifted, backend="jax")) + shift_total
+    return _safe_log(expr(*shifted, backend="jax")) + shift_total
+
+
+def _safe_log(x: jax.Array) -> jax.Array:
+    """``log x`` with ``log 0 = -inf`` and a zero (not NaN) gradient there.
+
+    An einsum output that underflows to 0 is an impossible combination in the forward pass;
+    the double ``where`` keeps ``1/x`` out of the backward pass for it.
+    """
+    positive = x > 0
+    return jnp.where(positive, jnp.log(jnp.where(positive, x, 1.0)), -jnp.inf)
 
 
 @functools.lru_cache(maxsize=512)

@@ -1,8 +1,9 @@
 """Memory guard: estimate the largest contraction step before anything is allocated.
 
-The estimate of a step is the bytes of its operands plus its contraction output (the plan's
-peak is the largest step, never the union of all dims). It is compared with a budget,
-by default half of the memory currently available on the default device, and a
+The estimate of a step is the bytes of its operands, its contraction output and the
+shifted copy of its largest operand (the plan's peak is the largest step, never the union
+of all dims). It is compared with a budget, by default 80% of the memory available on the
+default device when the run is traced (so it depends on what else is running), and a
 ``ValueError`` says how large K may be.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ import jax
 from ..graph._graph import FactorGraph
 from ._plan import TermSpec, plan_contraction, step_sizes
 
-DEFAULT_FRACTION = 0.5
+DEFAULT_FRACTION = 0.8
 
 
 def available_memory() -> int:

@@ -101,14 +101,20 @@ def plan_contraction(graph: FactorGraph, terms: tuple[TermSpec, ...]) -> tuple[S
 
 
 def step_sizes(graph: FactorGraph, terms: tuple[TermSpec, ...], steps) -> list[int]:
-    """Number of elements held by each step: its operands plus its contraction output."""
+    """Elements held by each step: operands, contraction output, and the shifted copy
+    ``exp(x - max)`` of its largest operand when it is an einsum of several operands."""
     shapes = {i: graph.shape(*t) for i, t in enumerate(terms)}
+    kvars = {i: set(t[0]) for i, t in enumerate(terms)}
     sizes = []
     for n, step in enumerate(steps):
         out = graph.shape(step.kvars, step.plates)
         total = _numel(out) + sum(_numel(shapes[i]) for i in step.inputs)
+        touching = [i for i in step.inputs if kvars[i] & set(step.sum_vars)]
+        if len(touching) > 1:
+            total += max(_numel(shapes[i]) for i in touching)
         sizes.append(total)
         shapes[len(terms) + n] = graph.shape(step.kvars, step.out_plates)
+        kvars[len(terms) + n] = set(step.kvars)
     return sizes
 
 

@@ -136,7 +136,7 @@ def test_memory_budget_names_the_largest_K():
         c = numpyro.sample("c", dist.Normal(0, 1))
         numpyro.sample("y", dist.Normal(a + b + c, 1), obs=y)
 
-    # the largest step holds about 2 K^3 floats; 8 kB allow K = 10 (2000 floats) at float32
+    # the largest step grows like K^3; the error names the largest K that fits 8 kB
     run = jaxis.mpis(model, K=50, memory_budget=8_000)
     with pytest.raises(ValueError, match=r"K=50 needs about .* Use K <= \d+"):
         run(KEY, jnp.float32(1.0))
