@@ -63,3 +63,17 @@ def test_memory_estimate_grows_with_the_largest_step():
         # eliminating c: its factor (c, b, a, p) = 2 K^3, its shifted copy 2 K^3, the
         # observation (c, p) = 2 K, the output (b, a, p) = 2 K^2; 4 bytes each
         assert peak_bytes(g, term_specs(g), 4) == 4 * (4 * K**3 + 2 * K**2 + 2 * K)
+
+
+def test_impossible_data_is_flagged_by_minus_inf_without_nan():
+    def impossible():
+        a = numpyro.sample("a", dist.Normal(0.0, 1.0))
+        with numpyro.plate("p", 2):
+            b = numpyro.sample("b", dist.Normal(a, 1.0))
+            numpyro.factor("f", jnp.where(b > 100.0, 0.0, -jnp.inf))
+
+    mpt = jaxis.mpis(impossible, K=3)(jax.random.PRNGKey(0))
+    assert jaxis.log_evidence(mpt) == -jnp.inf
+    for w in jaxis.marginals(mpt).values():
+        assert not np.any(np.isnan(w)) and np.all(w == 0.0)
+    assert not np.isnan(jaxis.moments(mpt, {"a": lambda v: v})["a"])
