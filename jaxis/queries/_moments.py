@@ -81,10 +81,11 @@ def moments(mpt: MPTrace, fns: Mapping[str, MomentSpec]) -> dict[str, jax.Array]
         >>> moments(mpt, {"mu": lambda v: v, "mu2": ("mu", lambda v: v**2)})
     """
     graph = mpt.graph
-    parts = {}
+    parts, batches = {}, {}
     for name, spec in fns.items():
         sites, fn = _moment_spec(name, spec, graph)
         parts[name] = _moment_source(mpt, name, sites, fn)
+        batches[name] = jnp.broadcast_shapes(*(graph.latent(s).batch_shape for s in sites))
 
     def f(J):
         sources = [
@@ -96,12 +97,7 @@ def moments(mpt: MPTrace, fns: Mapping[str, MomentSpec]) -> dict[str, jax.Array]
 
     J0 = {n: jnp.zeros(graph.shape((), ps) + out, m.dtype) for n, (m, _, ps, out) in parts.items()}
     grads = jax.grad(f)(J0)
-    result = {}
-    for name, (m, kv, ps, out) in parts.items():
-        sites = _moment_spec(name, fns[name], graph)[0]
-        batch = jnp.broadcast_shapes(*(graph.latent(s).batch_shape for s in sites))
-        result[name] = grads[name].reshape(batch + out)
-    return result
+    return {n: grads[n].reshape(batches[n] + out) for n, (_, _, _, out) in parts.items()}
 
 
 def _expand(J: jax.Array, n_kvars: int) -> jax.Array:
