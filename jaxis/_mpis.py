@@ -20,13 +20,15 @@ from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._filter_jit import filter_jit
 from .contract._log_z import term_specs
 from .contract._memory import check_memory
 from .graph._graph import FactorGraph, build_graph, to_compact
+from .trace._axes import distinct_sizes
 from .trace._parallel_trace import parallel_trace
-from .trace._structure import model_structure
+from .trace._structure import ModelStructure, model_structure
 
 
 @jax.tree_util.register_pytree_node_class
@@ -36,23 +38,34 @@ class MPTrace:
     Attributes:
         samples: ``site -> (K, *batch_shape, *event_shape)``, the K draws of each latent.
         log_factors: one array per ``graph.factors`` entry, in canonical compact layout.
-        deterministic: ``site -> value`` in positional layout (sample axes broadcast).
+        deterministic: ``site -> value`` per ``graph.deterministics`` entry, compact:
+            ``(K,) * len(kvars) + plate sizes + event shape``.
+        perms: ``latent -> (K, *batch_shape)`` for every proposal parent: child sample ``k``
+            of a site with proposal parents was drawn given parent samples ``perms[a][k]``.
         graph: the static :class:`~jaxis.graph.FactorGraph`.
     """
 
     def __init__(self, samples: dict, log_factors: tuple, deterministic: dict,
-                 graph: FactorGraph):
+                 perms: dict, graph: FactorGraph):
         self.samples = samples
         self.log_factors = tuple(log_factors)
         self.deterministic = deterministic
+        self.perms = perms
         self.graph = graph
 
     def tree_flatten(self):
-        return (self.samples, self.log_factors, self.deterministic), self.graph
+        return (self.samples, self.log_factors, self.deterministic, self.perms), self.graph
 
     @classmethod
     def tree_unflatten(cls, graph, children):
         return cls(*children, graph)
+
+    def replace(self, **changes) -> "MPTrace":
+        """A copy with some attributes replaced (e.g. ``log_factors=...``)."""
+        fields = dict(samples=self.samples, log_factors=self.log_factors,
+                      deterministic=self.deterministic, perms=self.perms, graph=self.graph)
+        fields.update(changes)
+        return MPTrace(**fields)
 
     @property
     def K(self) -> int:
@@ -101,22 +114,53 @@ def mpis(
 
     def run(rng_key, *args, **kwargs) -> MPTrace:
         structure = model_structure(model, guide, args, kwargs)
-        pt = parallel_trace(rng_key, model, guide, K=K, structure=structure,
-                            args=args, kwargs=kwargs)
-        factors = {}
-        for site in structure.sites:
-            if site.kind == "latent":
-                factors[site.name] = pt.log_p[site.name] - pt.log_q[site.name] - math.log(K)
-            elif site.kind == "observed":
-                factors[site.name] = pt.log_p[site.name]
-        graph = build_graph(structure, K, {n: jnp.shape(f) for n, f in factors.items()})
+        graph = structure_graph(model, guide, structure, K, args, kwargs)
+        pt = parallel_trace(rng_key, model, guide, sizes={n: K for n in structure.latents},
+                            structure=structure, args=args, kwargs=kwargs)
+        factors = _log_factors(pt, structure, K)
         dtype = jnp.result_type(*factors.values()) if factors else jnp.float32
         check_memory(graph, term_specs(graph), jnp.dtype(dtype).itemsize, memory_budget)
-        log_factors = tuple(to_compact(graph, factors[f.name], f) for f in graph.factors)
+        log_factors = tuple(to_compact(graph, factors[f.name], f.name, f.kvars, f.plates,
+                                       f.summed) for f in graph.factors)
+        dets = {d.name: to_compact(graph, pt.deterministic[d.name], d.name, d.kvars, d.varying,
+                                   event_ndim=d.event_ndim) for d in graph.deterministics}
         samples = {}
         for lat in graph.latents:
             shape = (K,) + lat.batch_shape + lat.event_shape
             samples[lat.name] = jnp.reshape(pt.values[lat.name], shape)
-        return MPTrace(samples, log_factors, pt.deterministic, graph)
+        return MPTrace(samples, log_factors, dets, pt.perms, graph)
 
     return filter_jit(run, precheck=lambda a, kw: model_structure(model, guide, a, kw))
+
+
+def _log_factors(pt, structure: ModelStructure, K: int) -> dict:
+    """``log p - log q_mix - log K`` per latent, ``log p`` per observed site (positional)."""
+    factors = {}
+    for site in structure.sites:
+        if site.kind == "latent":
+            factors[site.name] = pt.log_p[site.name] - pt.log_q[site.name] - math.log(K)
+        elif site.kind == "observed":
+            factors[site.name] = pt.log_p[site.name]
+    return factors
+
+
+def structure_graph(model, guide, structure: ModelStructure, K: int, args: tuple,
+                    kwargs: dict) -> FactorGraph:
+    """The factor graph, read from an abstract run with a different sample count per latent.
+
+    Nothing is allocated (``jax.eval_shape``); every sample axis is identified by its size,
+    so model code that moves sample axes is rejected instead of misread.
+    """
+    arg_dims = [d for leaf in jax.tree_util.tree_leaves((args, kwargs)) for d in np.shape(leaf)]
+    sizes = distinct_sizes(structure, arg_dims)
+    found: dict = {}
+
+    def shapes():
+        pt = parallel_trace(jax.random.PRNGKey(0), model, guide, sizes=sizes,
+                            structure=structure, args=args, kwargs=kwargs)
+        found["parents"] = pt.parents
+        return _log_factors(pt, structure, 1), pt.deterministic
+
+    factors, dets = jax.eval_shape(shapes)
+    shapes_ = {n: tuple(v.shape) for n, v in {**factors, **dets}.items()}
+    return build_graph(structure, K, shapes_, sizes, found["parents"])

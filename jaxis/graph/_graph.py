@@ -14,23 +14,46 @@ subset of dims in this global order is itself in order, so aligning two factors 
 """
 from __future__ import annotations
 
+import warnings
 from itertools import combinations
-from typing import NamedTuple, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 
+from ..trace._axes import read_axes
 from ..trace._structure import ModelStructure, PlateInfo
 
 
 class LatentSpec(NamedTuple):
-    """A latent site: its positional sample dim, plates and numpyro's one-draw shapes."""
+    """A latent site: its positional sample dim, plates and numpyro's one-draw shapes.
+
+    ``proposal_parents``: the latents its proposal was drawn given (paired tuples, see
+    :mod:`jaxis.trace._mp_sample`); empty for a factorised proposal.
+    """
 
     name: str
     dim: int
     plates: tuple[str, ...]
     batch_shape: tuple[int, ...]
     event_shape: tuple[int, ...]
+    proposal_parents: tuple[str, ...] = ()
+
+
+class DeterministicSpec(NamedTuple):
+    """A deterministic site, stored compactly: ``(K,) * len(kvars) + plate sizes + event``.
+
+    ``plates`` are the plates it is declared in, ``varying`` those its value varies along,
+    ``batch_shape`` numpyro's one-draw value shape and ``event_ndim`` its trailing non-plate
+    dims.
+    """
+
+    name: str
+    kvars: tuple[str, ...]
+    plates: tuple[str, ...]
+    varying: tuple[str, ...]
+    batch_shape: tuple[int, ...]
+    event_ndim: int
 
 
 class FactorSpec(NamedTuple):
@@ -55,7 +78,7 @@ class FactorGraph(NamedTuple):
     plates: tuple[PlateInfo, ...]
     latents: tuple[LatentSpec, ...]
     factors: tuple[FactorSpec, ...]
-    deterministics: tuple[LatentSpec, ...] = ()  # dim unused (0); batch_shape = value shape
+    deterministics: tuple[DeterministicSpec, ...] = ()
 
     def latent(self, name: str) -> LatentSpec:
         for lat in self.latents:
@@ -87,54 +110,42 @@ class FactorGraph(NamedTuple):
         return tuple(shape)
 
 
-def _dims_of(
-    name: str, shape: tuple[int, ...], own_plates, own_kvar, structure: ModelStructure, K: int
-):
-    """Read which sample axes and plates a positional log-factor array uses."""
-    P = structure.plate_depth
-    plates_by_dim = {p.dim: p for p in structure.plates}
-    plates, kvars = set(own_plates), set([own_kvar] if own_kvar else [])
-    for pos in range(1, len(shape) + 1):
-        size = shape[-pos]
-        if size == 1:
-            continue
-        if pos <= P:
-            plate = plates_by_dim.get(-pos)
-            if plate is None or plate.name not in own_plates:
-                where = f"plate {plate.name!r}" if plate else f"dim {-pos}"
-                raise ValueError(
-                    f"Site {name!r} varies along {where} (size {size}) but is not inside that "
-                    "plate: it depends on a latent inside the plate, or its model code reduces "
-                    "over a plate dim (e.g. .sum(-1)), which shifts the sample axes. Keep the "
-                    "site inside the plate, or give the reduced quantity its own latent."
-                )
-        else:
-            kvars.add(structure.latents[pos - P - 1])
-            if size != K:
-                raise ValueError(f"Site {name!r}: sample axis {-pos} has size {size} != K={K}.")
-    return kvars, plates
-
-
 def build_graph(
-    structure: ModelStructure, K: int, factor_shapes: dict[str, tuple[int, ...]]
+    structure: ModelStructure,
+    K: int,
+    shapes: Mapping[str, tuple[int, ...]],
+    sizes: Mapping[str, int],
+    parents: Mapping[str, tuple[str, ...]],
 ) -> FactorGraph:
-    """Build the static factor graph from the positional shapes of every log factor."""
+    """Build the static factor graph from the structure pass.
+
+    Args:
+        shapes: positional shape of every log factor (latent and observed sites) and of
+            every deterministic value, traced with ``sizes`` samples per latent.
+        sizes: pairwise different sample counts (:func:`~jaxis.trace._axes.distinct_sizes`),
+            so that every sample axis is identified by its size.
+        parents: each latent's proposal parents.
+    """
     latent_specs = []
     for name in structure.latents:
         site = structure.site(name)
         latent_specs.append(
             LatentSpec(name, structure.latent_dim(name), site.plates, site.batch_shape,
-                       site.event_shape)
+                       site.event_shape, tuple(parents.get(name, ())))
         )
     graph = FactorGraph(K, structure.plate_depth, structure.plates, tuple(latent_specs), ())
     latent_plates = {p for lat in latent_specs for p in lat.plates}
-    factors = []
+    factors, dets = [], []
     for site in structure.sites:
         if site.kind == "deterministic":
+            det = _deterministic_spec(graph, site, shapes[site.name], structure, sizes)
+            if det is not None:
+                dets.append(det)
             continue
-        own = site.name if site.kind == "latent" else None
-        kvars, plates = _dims_of(site.name, factor_shapes[site.name], site.plates, own,
-                                 structure, K)
+        kvars, plates = read_axes(site.name, shapes[site.name], site.plates, structure, sizes)
+        plates |= set(site.plates)  # numpyro counts a site once per element of its plates
+        if site.kind == "latent":
+            kvars.add(site.name)
         for k in kvars:
             outside = set(graph.latent(k).plates) - plates
             if outside:
@@ -147,11 +158,28 @@ def build_graph(
         ks, ps = graph.canonical(kvars, plates)
         kept = tuple(p for p in ps if p in latent_plates)
         factors.append(FactorSpec(site.name, ks, kept, tuple(p for p in ps if p not in kept)))
-    dets = tuple(LatentSpec(s.name, 0, s.plates, s.batch_shape, ()) for s in structure.sites
-                 if s.kind == "deterministic")
-    graph = graph._replace(factors=tuple(factors), deterministics=dets)
+    graph = graph._replace(factors=tuple(factors), deterministics=tuple(dets))
     check_nested(graph)
     return graph
+
+
+def _deterministic_spec(graph, site, shape, structure, sizes):
+    """Read a deterministic site's sample axes; ``None`` (with a warning) if it mixes them."""
+    depth = max([-graph.plate(p).dim for p in site.plates] + [0])
+    event = max(0, len(site.batch_shape) - depth)
+    batch = tuple(shape[:len(shape) - event])
+    try:
+        kvars, plates = read_axes(site.name, batch, site.plates, structure, sizes)
+    except ValueError as e:
+        warnings.warn(
+            f"Deterministic site {site.name!r} is left out of the MP trace and its posterior "
+            f"draws: its value mixes samples of several plate elements or latents ({e}) "
+            "so it has no value per sample index. Compute it from the draws of "
+            "jaxis.sample_posterior, or with jaxis.predictive.", stacklevel=4,
+        )
+        return None
+    ks, ps = graph.canonical(kvars, plates)
+    return DeterministicSpec(site.name, ks, site.plates, ps, site.batch_shape, event)
 
 
 def check_nested(graph: FactorGraph) -> None:
@@ -168,18 +196,31 @@ def check_nested(graph: FactorGraph) -> None:
             )
 
 
-def to_compact(graph: FactorGraph, array: jax.Array, spec: FactorSpec) -> jax.Array:
-    """Positional (numpyro-enum layout) log factor -> canonical compact layout.
+def to_compact(
+    graph: FactorGraph, array: jax.Array, name: str, kvars, plates, summed=(), event_ndim=0
+) -> jax.Array:
+    """Positional (numpyro-enum layout) array -> canonical compact layout.
 
-    Sums over the factor's latent-free plates (``spec.summed``) on the way.
+    Sums over the latent-free plates ``summed`` on the way; keeps ``event_ndim`` trailing
+    dims. Raises if the array's shape differs from the structure pass (model code whose
+    shapes depend on K).
     """
-    rank = max(jnp.ndim(array), graph.plate_depth + len(graph.latents))
-    array = jnp.reshape(array, (1,) * (rank - jnp.ndim(array)) + jnp.shape(array))
-    full = graph.positional_shape(spec.kvars, spec.plates + spec.summed, rank)
-    array = jnp.broadcast_to(array, full)
-    if spec.summed:
-        array = jnp.sum(array, axis=tuple(graph.plate(p).dim for p in spec.summed))
-    return array.reshape(graph.shape(spec.kvars, spec.plates))
+    shape = jnp.shape(array)
+    batch, event = shape[:len(shape) - event_ndim], shape[len(shape) - event_ndim:]
+    rank = max(len(batch), graph.plate_depth + len(graph.latents))
+    full = graph.positional_shape(kvars, tuple(plates) + tuple(summed), rank)
+    padded = (1,) * (rank - len(batch)) + batch
+    if any(s not in (1, f) for s, f in zip(padded, full)):
+        raise ValueError(
+            f"Site {name!r} has batch shape {batch} with K={graph.K} samples per latent, "
+            f"which does not fit its structure (sample axes {kvars}, plates "
+            f"{tuple(plates) + tuple(summed)}): its model code is not broadcast-safe "
+            "(shapes depend on the number of samples). Write it with broadcasting only."
+        )
+    array = jnp.broadcast_to(jnp.reshape(array, padded + event), full + event)
+    if summed:
+        array = jnp.sum(array, axis=tuple(graph.plate(p).dim - len(event) for p in summed))
+    return array.reshape(graph.shape(kvars, plates) + event)
 
 
 def to_positional(graph: FactorGraph, array: jax.Array, kvars, plates, rank: int) -> jax.Array:

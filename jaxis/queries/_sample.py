@@ -74,34 +74,31 @@ def values_at(mpt: MPTrace, indices: dict) -> dict:
         flat = mpt.samples[lat.name].reshape((graph.K, m) + lat.event_shape)
         vals = flat[idx.reshape(n, m), jnp.arange(m)[None, :]]
         out[lat.name] = vals.reshape((n,) + lat.batch_shape + lat.event_shape)
+    n = next(iter(indices.values())).shape[0] if indices else 1
     for det in graph.deterministics:
-        out[det.name] = _deterministic_at(graph, mpt.deterministic[det.name], det, indices)
+        out[det.name] = _deterministic_at(graph, mpt.deterministic[det.name], det, indices, n)
     return out
 
 
-def _deterministic_at(graph: FactorGraph, value, det, indices: dict):
-    """Gather a deterministic site's positional value at each draw's sample indices."""
-    value = jnp.asarray(value)
-    n = next(iter(indices.values())).shape[0] if indices else 1
-    shape = det.batch_shape
-    depth = max([-graph.plate(p).dim for p in det.plates] + [0])
-    event = max(0, len(shape) - depth)
-    r = value.ndim
+def _deterministic_at(graph: FactorGraph, value, det, indices: dict, n: int):
+    """Gather a compact deterministic value at each draw's sample indices."""
+    plates = det.varying
     idx = []
-    for a in range(r):
-        pos = a - r  # negative axis
-        lat = next((l for l in graph.latents if l.dim - event == pos), None)
-        if lat is not None and value.shape[a] == graph.K and graph.K > 1:
-            layout = graph.positional_shape((), lat.plates, r - event) + (1,) * event
-            idx.append(indices[lat.name].reshape((n,) + layout))
-        else:
-            s = [1] * (r + 1)
-            s[a + 1] = value.shape[a]
-            idx.append(jnp.arange(value.shape[a]).reshape(s))
-    got = value[tuple(idx)] if r else jnp.broadcast_to(value, (n,))
+    for k in det.kvars:
+        own = set(graph.latent(k).plates)
+        shape = (n,) + tuple(graph.plate(p).size if p in own else 1 for p in plates)
+        idx.append(indices[k].reshape(shape))
+    for i, p in enumerate(plates):
+        shape = [1] * (1 + len(plates))
+        shape[1 + i] = graph.plate(p).size
+        idx.append(jnp.arange(graph.plate(p).size).reshape(shape))
+    got = value[tuple(idx)] if idx else value[None]
     got = jnp.broadcast_to(got, (n,) + got.shape[1:])
-    lead = got.ndim - 1 - len(shape)
-    return got.reshape((n,) + got.shape[1 + lead:]) if lead >= 0 else got
+    event = got.shape[1 + len(plates):]
+    batch_rank = len(det.batch_shape) - det.event_ndim
+    layout = graph.positional_shape((), plates, batch_rank) if batch_rank else ()
+    got = got.reshape((n,) + layout + event)
+    return jnp.broadcast_to(got, (n,) + det.batch_shape)
 
 
 def sample_posterior(rng_key: jax.Array, mpt: MPTrace, num_samples: int) -> dict:

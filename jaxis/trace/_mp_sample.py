@@ -1,15 +1,33 @@
 """The MP sampling handler: K proposal draws per latent, each on its own positional axis.
 
-Latent ``i`` gets ``K`` draws on axis ``dim_i = -(P + 1 + i)``, left of all plate dims, so the
-model's own arithmetic broadcasts every parent's sample axis into its children.
+Latent ``i`` gets ``K_i`` draws on axis ``dim_i = -(P + 1 + i)``, left of all plate dims, so
+the model's own arithmetic broadcasts every parent's sample axis into its children.
 
-A proposal site whose distribution depends on other latents ``qa(i)`` draws child sample
-``k`` given parent sample ``pi_j(k)``, where ``pi_j`` is one uniform random permutation of
-parent ``j``'s K samples per parent plate element, shared by all its children. Its density is
-the uniform mixture over all parent-sample combinations (Heap et al. 2023, *Massively
-parallel reweighted wake-sleep*, eq. 8)::
+A proposal site ``z`` whose distribution depends on other latents ``qa(z)`` (its
+*proposal parents*, found from the sample axes in its batch shape) is drawn from paired
+parent tuples. Each parent ``a`` has one uniform random permutation ``pi_a`` of its
+samples per plate element of ``a``, shared by all its children. Child sample ``k`` is
+drawn given the tuple ``t_k = (z_a^{pi_a(k)})_{a in qa}``, and its proposal density is the
+mixture over the K tuples actually paired::
 
-    log q_mix(z_i^k) = logsumexp_{k_qa} log q(z_i^k | z_qa^{k_qa}) - |qa| log K
+    log q_mix(z^k) = logsumexp_{k'} log q(z^k | t_{k'}) - log K
+
+Unbiasedness: given the parents' samples and the permutations, the child's draws are
+independent with ``z^k ~ q(. | t_k)``, so for any parent indices ``k_pa``,
+``E[sum_k p(z^k | z_pa^{k_pa}) / (K q_mix(z^k))] = int p(z | z_pa^{k_pa}) sum_k q(z | t_k) /
+sum_k' q(z | t_k') dz = 1`` -- whatever the pairing, as long as the mixture runs over the
+tuples used. The mixture over the full ``K^|qa|`` grid of parent combinations would be
+wrong for two or more parents (it is not the density the paired draws come from), and
+biases Z-hat upward through the plate product. With one parent the two coincide.
+
+The proposal's distribution at the paired tuples is obtained by replaying the proposal
+program up to the site, with each parent's samples permuted and moved onto the child's
+axis: O(K) draws and O(K^2) density evaluations per plate element, whatever ``|qa|``,
+and the ``K^|qa|`` grid is never built. Replays are traced once and only the replayed
+site's distribution is used, so XLA removes the rest.
+
+References: Heap, Leech, Aitchison 2023, *Massively parallel reweighted wake-sleep*
+(section 3, the MP proposal); Bowyer, Heap, Aitchison 2023 (section 2).
 """
 from __future__ import annotations
 
@@ -18,29 +36,73 @@ import math
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
+from numpyro import handlers
 from numpyro.primitives import Messenger
 
+from ._axes import read_axes
 from ._structure import ModelStructure
 
 
+class _Stop(Exception):
+    """Raised by :class:`_Replay` once the replayed site is reached."""
+
+
+class _Replay(Messenger):
+    """Re-run a proposal with given latent and param values; keep ``stop``'s distribution."""
+
+    def __init__(self, fn, values: dict, params: dict, stop: str):
+        self.values, self.params, self.stop = values, params, stop
+        self.fn_at_stop = None
+        super().__init__(fn)
+
+    def process_message(self, msg):
+        if msg["type"] == "param" and msg["name"] in self.params:
+            msg["value"] = self.params[msg["name"]]
+        elif msg["type"] == "sample" and not msg["is_observed"]:
+            if msg["name"] == self.stop:
+                self.fn_at_stop = msg["fn"]
+                raise _Stop
+            if msg["name"] in self.values:
+                msg["value"] = self.values[msg["name"]]
+
+
+def move_axis(x: jax.Array, src: int, dst: int, event_ndim: int) -> jax.Array:
+    """Move positional batch dim ``src`` to ``dst`` (both negative, left of the event dims)."""
+    batch_rank = jnp.ndim(x) - event_ndim
+    rank = max(batch_rank, -src, -dst)
+    x = jnp.reshape(x, (1,) * (rank - batch_rank) + jnp.shape(x))
+    return jnp.swapaxes(x, src - event_ndim, dst - event_ndim)
+
+
 class MPSampler(Messenger):
-    """Draw ``K`` samples for every unobserved sample site; record ``log q_mix`` per site.
+    """Draw ``sizes[name]`` samples for every latent of the proposal; record ``log q_mix``.
 
     Args:
-        fn: the proposal program (guide, or the model when the prior is the proposal).
+        fn: the seeded proposal program (guide, or the model when the prior is the proposal).
+        proposal: the unseeded proposal program, replayed for sites with proposal parents.
         rng_key: a JAX PRNG key.
-        K: samples per latent.
+        sizes: samples per latent (all ``K`` in a run; pairwise different in the structure
+            pass, see :func:`~jaxis.trace._axes.distinct_sizes`).
         structure: the static model structure (latent order and plate depth).
-        log_q: a dict filled with ``site -> log q_mix`` in positional layout.
+        args, kwargs: the proposal's arguments (for replays).
+
+    After the run: ``log_q`` (site -> log q_mix, positional), ``parents`` (site -> tuple of
+    proposal parents) and ``perms`` (latent -> permutation of its samples, ``(K, *batch)``,
+    for every latent that is some site's proposal parent).
     """
 
-    def __init__(self, fn, *, rng_key, K: int, structure: ModelStructure, log_q: dict):
+    def __init__(self, fn, *, proposal, rng_key, sizes: dict, structure: ModelStructure,
+                 args: tuple, kwargs: dict):
         self.rng_key, self.perm_key = jax.random.split(rng_key)
-        self.K = K
+        self.proposal, self.args, self.kwargs = proposal, args, kwargs
+        self.sizes = sizes
         self.structure = structure
-        self.log_q = log_q
-        self.perms: dict[int, jax.Array] = {}
-        self.batch_ranks: dict[int, int] = {}
+        self.log_q: dict = {}
+        self.parents: dict[str, tuple[str, ...]] = {}
+        self.perms: dict[str, jax.Array] = {}
+        self.values: dict = {}
+        self.params: dict = {}
+        self.event_ndim: dict[str, int] = {}
         super().__init__(fn)
 
     def process_message(self, msg):
@@ -52,65 +114,63 @@ class MPSampler(Messenger):
                 f"Site {name!r} uses sample_shape={msg['kwargs']['sample_shape']}; declare "
                 "those dims with numpyro.plate instead."
             )
-        i = self.structure.latents.index(name)
         fn = msg["fn"]
-        parents = self._parents(name, tuple(fn.batch_shape))
-        key = jax.random.fold_in(self.rng_key, i)
-        value = self._draw(key, fn, i, parents)
-        lq = fn.log_prob(value)
+        plates = [f.name for f in msg["cond_indep_stack"]]
+        kvars, _ = read_axes(name, tuple(fn.batch_shape), plates, self.structure, self.sizes)
+        parents = tuple(n for n in self.structure.latents if n in kvars)
+        key = jax.random.fold_in(self.rng_key, self.structure.latents.index(name))
+        ne = len(fn.event_shape)
         if parents:
-            rank = jnp.ndim(lq)
-            axes = tuple(rank + self._dim(j) for j in parents)
-            lq = logsumexp(lq, axis=axes, keepdims=True) - len(parents) * math.log(self.K)
+            value, lq = self._paired(key, name, parents, ne)
+        else:
+            value = fn.sample(key, (self.sizes[name],) + (1,) * (-self._dim(name) - 1
+                                                              - len(fn.batch_shape)))
+            lq = fn.log_prob(value)
         msg["value"] = value
+        self.values[name] = value
         self.log_q[name] = lq
-        self.batch_ranks[i] = jnp.ndim(value) - len(fn.event_shape)
+        self.parents[name] = parents
+        self.event_ndim[name] = ne
 
-    def _dim(self, i: int) -> int:
-        return -(self.structure.plate_depth + 1 + i)
+    def postprocess_message(self, msg):
+        if msg["type"] == "param":
+            self.params[msg["name"]] = msg["value"]
 
-    def _parents(self, name: str, batch: tuple[int, ...]) -> list[int]:
-        """Latent indices whose sample axis appears (size > 1) in the proposal's batch shape."""
-        parents = []
-        for j in range(len(self.structure.latents)):
-            pos = self.structure.plate_depth + 1 + j
-            if len(batch) >= pos and batch[-pos] != 1:
-                if batch[-pos] != self.K or j not in self.batch_ranks:
-                    raise ValueError(
-                        f"Proposal of site {name!r} has batch shape {batch}: dim {-pos} is "
-                        "left of every plate but is not a sample axis of an earlier latent. "
-                        "Declare that dim with numpyro.plate or use .to_event()."
-                    )
-                parents.append(j)
-        return parents
+    def _dim(self, name: str) -> int:
+        return self.structure.latent_dim(name)
 
-    def _perm(self, j: int) -> jax.Array:
-        """Permutation of parent ``j``'s K samples, one per parent plate element."""
-        if j not in self.perms:
-            latent = self.structure.site(self.structure.latents[j])
-            rank = self.batch_ranks[j]
-            plates = latent.batch_shape
-            shape = (self.K,) + (1,) * (rank - 1 - len(plates)) + plates
-            key = jax.random.fold_in(self.perm_key, j)
-            self.perms[j] = jnp.argsort(jax.random.uniform(key, shape), axis=0)
-        return self.perms[j]
+    def _perm(self, a: str) -> jax.Array:
+        """Permutation of parent ``a``'s samples, one per plate element: positional."""
+        if a not in self.perms:
+            site = self.structure.site(a)
+            rank = -self._dim(a)
+            shape = (self.sizes[a],) + (1,) * (rank - 1 - len(site.batch_shape)) + site.batch_shape
+            key = jax.random.fold_in(self.perm_key, self.structure.latents.index(a))
+            self.perms[a] = jnp.argsort(jax.random.uniform(key, shape), axis=0)
+        return self.perms[a]
 
-    def _draw(self, key, fn, i: int, parents: list[int]) -> jax.Array:
-        d = self._dim(i)
-        batch = tuple(fn.batch_shape)
-        if not parents:
-            sample_shape = (self.K,) + (1,) * (-d - 1 - len(batch))
-            return fn.sample(key, sample_shape)
-        # one draw per parent-sample combination, then child k takes parent pi_j(k)
-        raw = fn.sample(key)
-        nb, ne = len(batch), len(fn.event_shape)
-        first = parents[0]
-        for n, j in enumerate(parents):
-            perm = self._perm(j)
-            idx = perm.reshape((1,) * (nb - perm.ndim) + perm.shape)
-            if n > 0:
-                idx = jnp.swapaxes(idx, nb + self._dim(j), nb + self._dim(first))
-            idx = idx.reshape(idx.shape + (1,) * ne)
-            raw = jnp.take_along_axis(raw, idx, axis=nb + self._dim(j))
-        raw = raw.reshape((1,) * (-d - nb) + raw.shape)
-        return jnp.swapaxes(raw, -d + self._dim(first), 0)
+    def _paired(self, key, name: str, parents: tuple[str, ...], ne: int):
+        """Draw ``z^k ~ q(. | t_k)`` and ``log q_mix`` from a replay at the paired tuples."""
+        d = self._dim(name)
+        values = dict(self.values)
+        for a in parents:
+            na = self.event_ndim[a]
+            perm = self._perm(a)
+            if self.sizes[a] != self.sizes[name]:  # any fixed pairing is unbiased
+                perm = jnp.take(perm, jnp.arange(self.sizes[name]) % self.sizes[a], axis=0)
+            idx = jnp.reshape(perm, perm.shape + (1,) * na)
+            paired = jnp.take_along_axis(
+                move_axis(self.values[a], self._dim(a), self._dim(a), na), idx,
+                axis=self._dim(a) - na)
+            values[a] = move_axis(paired, self._dim(a), d, na)
+        replay = _Replay(self.proposal, values, self.params, name)
+        try:
+            handlers.block(handlers.seed(replay, rng_seed=key))(*self.args, **self.kwargs)
+        except _Stop:
+            pass
+        fn = replay.fn_at_stop
+        value = fn.sample(key)  # one draw per paired tuple, on this site's axis
+        # q(z^k | t_k') for all k, k': the draws on a fresh axis left of this site's
+        lq = fn.log_prob(move_axis(value, d, d - 1, ne))
+        lq = logsumexp(lq, axis=d, keepdims=True) - math.log(self.sizes[name])
+        return value, jnp.squeeze(move_axis(lq, d - 1, d, 0), axis=d - 1)

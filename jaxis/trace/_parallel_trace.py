@@ -8,7 +8,7 @@ Nothing is special-cased per distribution: every log density is the site's own
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, Mapping, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +25,8 @@ class ParallelTrace(NamedTuple):
     log_p: dict  # latent and observed sites -> masked, scaled log p
     log_q: dict  # latent -> log q_mix
     deterministic: dict  # deterministic sites -> value
+    parents: dict  # latent -> its proposal parents (a tuple of latent names)
+    perms: dict  # proposal parent -> permutation of its samples, (K, *batch_shape)
 
 
 def site_log_prob(site: dict) -> jax.Array:
@@ -42,18 +44,17 @@ def parallel_trace(
     model: Callable,
     guide: Optional[Callable],
     *,
-    K: int,
+    sizes: Mapping[str, int],
     structure: ModelStructure,
     args: tuple,
     kwargs: dict,
 ) -> ParallelTrace:
-    """Draw K proposal samples per latent and score them under the model."""
-    log_q: dict = {}
+    """Draw ``sizes[i]`` proposal samples per latent ``i`` and score them under the model."""
     sample_key, model_key = jax.random.split(rng_key)
     proposal = model if guide is None else guide
     sampler = MPSampler(
-        handlers.seed(proposal, rng_seed=model_key),
-        rng_key=sample_key, K=K, structure=structure, log_q=log_q,
+        handlers.seed(proposal, rng_seed=model_key), proposal=proposal,
+        rng_key=sample_key, sizes=dict(sizes), structure=structure, args=args, kwargs=kwargs,
     )
     ptrace = handlers.trace(sampler).get_trace(*args, **kwargs)
     if guide is None:
@@ -71,4 +72,6 @@ def parallel_trace(
             log_p[name] = site_log_prob(site)
             if not site["is_observed"]:
                 values[name] = site["value"]
-    return ParallelTrace(values, log_p, log_q, det)
+    perms = {a: p.reshape((p.shape[0],) + structure.site(a).batch_shape)
+             for a, p in sampler.perms.items()}
+    return ParallelTrace(values, log_p, sampler.log_q, det, sampler.parents, perms)

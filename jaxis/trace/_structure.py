@@ -24,9 +24,14 @@ from numpyro.distributions.distribution import (
     MaskedDistribution,
 )
 
+from ._support import support_mismatch
+
 
 class PlateInfo(NamedTuple):
-    """A plate: its name, positional dim (negative) and size."""
+    """A plate: its name, positional dim (negative) and size.
+
+    Plates are identified by name: two sibling plates may share a dim.
+    """
 
     name: str
     dim: int
@@ -56,6 +61,9 @@ class ModelStructure(NamedTuple):
             if s.name == name:
                 return s
         raise KeyError(name)
+
+    def plate(self, name: str) -> PlateInfo:
+        return next(p for p in self.plates if p.name == name)
 
     def latent_dim(self, name: str) -> int:
         """Positional sample axis of a latent: ``-(P + 1 + index)``."""
@@ -164,6 +172,43 @@ def _check_observed(msg: dict) -> None:
         )
 
 
+def _check_latent(msg: dict, gtrace: Optional[dict], subsampled: dict) -> None:
+    """A latent may not lie in a subsampled plate, and its proposal must share its support."""
+    name = msg["name"]
+    for f in msg["cond_indep_stack"]:
+        if f.name in subsampled:
+            size, sub = subsampled[f.name]
+            raise ValueError(
+                f"Latent site {name!r} lies in plate {f.name!r}, which subsamples {sub} of "
+                f"{size} elements. MP IS estimates the full-data evidence and needs every "
+                "plate element of a latent; remove subsample_size from that plate (data-only "
+                "plates may subsample: their log-likelihood is scaled as in numpyro)."
+            )
+    if gtrace is not None and name in gtrace:
+        why = support_mismatch(msg["fn"].support, gtrace[name]["fn"].support)
+        if why:
+            raise ValueError(
+                f"Guide site {name!r} does not propose on the model's support: {why}. "
+                "numpyro's log_prob does not check supports, so the weights would be wrong; "
+                "use a guide distribution with the same support (e.g. LogNormal or a "
+                "transformed Normal for a positive latent, a discrete one for a discrete "
+                "latent)."
+            )
+
+
+def _check_guide_plates(gtrace: dict, plates: dict[str, PlateInfo]) -> None:
+    for name, msg in gtrace.items():
+        for f in msg.get("cond_indep_stack", ()):
+            p = plates.get(f.name)
+            if p is None or (p.dim, p.size) != (f.dim, f.size):
+                model = f"dim {p.dim}, size {p.size}" if p else "absent from the model"
+                raise ValueError(
+                    f"Guide site {name!r} is in plate {f.name!r} (dim {f.dim}, size {f.size}) "
+                    f"but the model's plate {f.name!r} is {model}. Use the model's plates in "
+                    "the guide, with the same dims and sizes."
+                )
+
+
 def model_structure(
     model: Callable, guide: Optional[Callable], args: tuple, kwargs: dict
 ) -> ModelStructure:
@@ -188,6 +233,8 @@ def model_structure(
 
     sites, plates = [], {}
     model_latents = []
+    subsampled = {n: m["args"] for n, m in mtrace.items()
+                  if m["type"] == "plate" and m["args"][1] not in (None, m["args"][0])}
     for name, msg in mtrace.items():
         if msg["type"] == "deterministic":
             sites.append(_site_info(msg, "deterministic"))
@@ -204,11 +251,14 @@ def model_structure(
                 )
             else:
                 model_latents.append(name)
+            if kind == "latent":
+                _check_latent(msg, gtrace, subsampled)
             sites.append(_site_info(msg, kind))
         for f in msg["cond_indep_stack"]:
             plates.setdefault(f.name, PlateInfo(f.name, f.dim, f.size))
 
     if guide is not None:
+        _check_guide_plates(gtrace, plates)
         missing = [n for n in model_latents if n not in proposal_order]
         if missing:
             raise ValueError(

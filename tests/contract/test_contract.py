@@ -46,7 +46,7 @@ def test_underflowing_einsum_gives_minus_inf_not_nan(float32):
     fc = jnp.zeros((2, 2, 2, 2), jnp.float32).at[1, :, 0, :].set(-200.0)
     logs[factors["c"]] = fc
     logs[factors["y"]] = jnp.array([[-200.0, -200.0], [0.0, 0.0]], jnp.float32)
-    broken = jaxis.MPTrace(mpt.samples, logs, mpt.deterministic, graph)
+    broken = mpt.replace(log_factors=logs)
     lz = jaxis.log_evidence(broken)
     marg = jaxis.marginals(broken)
     assert np.isfinite(lz)
