@@ -1,10 +1,16 @@
 """Exact oracles: brute-force enumeration of every index combination, and closed forms.
 
 ``enumerate_mp`` scores each of the K^n combinations of per-instance sample indices (one
-index per latent per plate element) with numpyro's own ``log_density`` of the model, and
-computes each instance's parent-mixture proposal density by averaging the proposal density
-over every combination of the other instances' indices (averaging over non-parents is the
-identity, so this is the mixture over parents). It shares no code with jaxis's contraction.
+index per latent per plate element) with numpyro's own ``log_density`` of the model. Each
+instance's proposal density is the mixture over the K parent tuples actually paired when
+the samples were drawn: tuple ``k'`` gives every latent ``j`` with a recorded permutation
+the sample ``perms[j][k']`` (per plate element), and
+
+    q_mix(z_c^k) = (1/K) sum_{k'} q(z_c^k | tuple k')
+
+with ``q`` read off numpyro's own trace of the proposal with those values substituted.
+Latents the proposal of ``c`` does not depend on do not change ``q``, so no parent sets are
+needed. It shares no code with jaxis's sampler, factors or contraction.
 """
 from __future__ import annotations
 
@@ -28,6 +34,39 @@ class Enumerated(NamedTuple):
     instances: list  # (site, flat element index) per instance column
 
 
+def _gather_perm(s: jnp.ndarray, perm: jnp.ndarray, batch: tuple) -> jnp.ndarray:
+    """``s[perm[k', e], e]`` for every tuple ``k'`` and plate element ``e``: (K, *batch, *event)."""
+    K, m = s.shape[0], int(np.prod(batch))
+    event = s.shape[1 + len(batch):]
+    flat = s.reshape((K, m) + event)
+    idx = perm.reshape(K, m)
+    return flat[idx, np.arange(m)[None, :]].reshape((K,) + tuple(batch) + event)
+
+
+def proposal_log_qmix(proposal, samples, batch_shapes, perms, args, kwargs) -> dict:
+    """``site -> (K, m)``: log q_mix of each sample ``k`` at each flat plate element."""
+    names = list(samples)
+    K = samples[names[0]].shape[0]
+    tuples = {n: (_gather_perm(samples[n], perms[n], tuple(batch_shapes[n])) if n in perms
+                  else jnp.broadcast_to(samples[n][:1], samples[n].shape))
+              for n in names}
+
+    def log_q(site, kp, k):
+        vals = {n: tuples[n][kp] for n in names}
+        vals[site] = samples[site][k]
+        tr = handlers.trace(handlers.substitute(handlers.seed(proposal, 0), data=vals)).get_trace(
+            *args, **kwargs)
+        lp = tr[site]["fn"].log_prob(tr[site]["value"])
+        return jnp.broadcast_to(lp, tuple(batch_shapes[site])).reshape(-1)
+
+    out = {}
+    ks = jnp.arange(K)
+    for n in names:
+        tbl = jax.vmap(lambda kp: jax.vmap(lambda k: log_q(n, kp, k))(ks))(ks)  # (K', K, m)
+        out[n] = np.asarray(logsumexp(tbl, axis=0)) - math.log(K)
+    return out
+
+
 def enumerate_mp(
     model: Callable,
     guide: Optional[Callable],
@@ -35,12 +74,14 @@ def enumerate_mp(
     batch_shapes: dict,
     args: tuple = (),
     kwargs: Optional[dict] = None,
+    perms: Optional[dict] = None,
 ) -> Enumerated:
     """Brute-force MP estimator from the K samples of each latent.
 
     Args:
         samples: ``site -> (K, *batch_shape, *event_shape)`` (``MPTrace.samples``).
         batch_shapes: ``site -> batch_shape`` (plate elements of each latent).
+        perms: ``MPTrace.perms``: the pairing of parent samples used by the sampler.
     """
     kwargs = kwargs or {}
     names = list(samples)
@@ -65,26 +106,10 @@ def enumerate_mp(
     def joint(vals):
         return log_density(model, args, kwargs, vals)[0]
 
-    proposal = model if guide is None else guide
-
-    def proposal_logq(vals):
-        tr = handlers.trace(handlers.substitute(handlers.seed(proposal, 0), data=vals)).get_trace(
-            *args, **kwargs
-        )
-        out = []
-        for n in names:
-            lp = tr[n]["fn"].log_prob(tr[n]["value"])
-            out.append(jnp.broadcast_to(lp, tuple(batch_shapes[n])).reshape(-1))
-        return jnp.concatenate(out)
-
     log_p = jax.vmap(joint)(values)  # (C,)
-    log_q_all = jax.vmap(proposal_logq)(values)  # (C, n_instances)
-    # q_mix(instance, k) = mean over the other instances' indices of q(z_inst^k | others)
-    log_qmix = np.zeros((len(instances), K))
-    for j in range(len(instances)):
-        for k in range(K):
-            sel = combos[:, j] == k
-            log_qmix[j, k] = float(logsumexp(log_q_all[sel, j])) - math.log(sel.sum())
+    proposal = model if guide is None else guide
+    qmix = proposal_log_qmix(proposal, samples, batch_shapes, perms or {}, args, kwargs)
+    log_qmix = np.concatenate([qmix[n].T for n in names], axis=0)  # (instances, K)
     log_q = log_qmix[np.arange(len(instances))[None, :], combos].sum(axis=1)
     log_r = np.asarray(log_p) - log_q
     log_z = float(logsumexp(log_r)) - len(instances) * math.log(K)

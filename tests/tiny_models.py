@@ -80,6 +80,25 @@ def masked_scaled(y):
     numpyro.deterministic("s", a * 2.0)
 
 
+def two_parents(y):
+    """A plated child of a location and a scale parent (eight-schools shape)."""
+    a = numpyro.sample("a", dist.Normal(0.0, 1.0))
+    b = numpyro.sample("b", dist.LogNormal(0.0, 0.5))
+    with numpyro.plate("p", y.shape[0], dim=-1):
+        c = numpyro.sample("c", dist.Normal(a, b))
+        numpyro.sample("y", dist.Normal(c, 0.5), obs=y)
+
+
+def three_parents(y):
+    """A plated child of a location, a scale and a discrete parent."""
+    a = numpyro.sample("a", dist.Normal(0.0, 1.0))
+    b = numpyro.sample("b", dist.LogNormal(0.0, 0.5))
+    d = numpyro.sample("d", dist.Bernoulli(0.5))
+    with numpyro.plate("p", y.shape[0], dim=-1):
+        c = numpyro.sample("c", dist.Normal(a + 1.5 * d, b))
+        numpyro.sample("y", dist.Normal(c, 0.5), obs=y)
+
+
 CASES = {
     "explaining_away": (explaining_away, None, (), 5),
     "plated_prior": (plated_hierarchy, None, (jnp.array([[0.1, 0.5, -0.2], [1.2, 0.9, 1.5]]),), 4),
@@ -89,4 +108,6 @@ CASES = {
     "multivariate": (multivariate, None, (jnp.array([[1.0, 0.5], [-0.3, 1.0]]), jnp.array([0.7, -0.4])), 4),
     "dependent_guide": (dependent_model, dependent_guide, (jnp.array([0.8, 1.4]),), 4),
     "masked_scaled": (masked_scaled, None, (jnp.array([0.3, 1.1]),), 4),
+    "two_parents": (two_parents, None, (jnp.array([0.4, 1.3]),), 4),
+    "three_parents": (three_parents, None, (jnp.array([0.4, 1.3]),), 3),
 }

@@ -11,7 +11,7 @@ def _setup(case, seed=0):
     model, guide, args, K = CASES[case]
     mpt = jaxis.mpis(model, guide, K=K)(jax.random.PRNGKey(seed), *args)
     batch = {l.name: l.batch_shape for l in mpt.graph.latents}
-    return mpt, oracles.enumerate_mp(model, guide, mpt.samples, batch, args)
+    return mpt, oracles.enumerate_mp(model, guide, mpt.samples, batch, args, perms=mpt.perms)
 
 
 def test_joint_marginal_of_child_and_parent():

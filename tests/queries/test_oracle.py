@@ -16,7 +16,7 @@ def _run(case, seed=0):
     model, guide, args, K = CASES[case]
     mpt = jaxis.mpis(model, guide, K=K)(jax.random.PRNGKey(seed), *args)
     batch = {l.name: l.batch_shape for l in mpt.graph.latents}
-    en = oracles.enumerate_mp(model, guide, mpt.samples, batch, args)
+    en = oracles.enumerate_mp(model, guide, mpt.samples, batch, args, perms=mpt.perms)
     return mpt, en
 
 

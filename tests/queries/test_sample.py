@@ -15,7 +15,7 @@ def _setup(case, seed):
     model, guide, args, K = CASES[case]
     mpt = jaxis.mpis(model, guide, K=K)(jax.random.PRNGKey(seed), *args)
     batch = {l.name: l.batch_shape for l in mpt.graph.latents}
-    return mpt, oracles.enumerate_mp(model, guide, mpt.samples, batch, args)
+    return mpt, oracles.enumerate_mp(model, guide, mpt.samples, batch, args, perms=mpt.perms)
 
 
 def _combo_ids(en, cols, K):
