@@ -3,10 +3,19 @@
     log P_MP(J) = log sum_k prod_f exp(F_f(k) + S(k; J))
 
 computed in log space: at each step, each operand is shifted by its own maximum over the
-indices being summed (under ``stop_gradient``), the shifted exponentials are contracted by
+index being summed (under ``stop_gradient``), the shifted exponentials are contracted by
 one opt_einsum expression planned once from static shapes, and the shifts are added back.
 Every query (moments, marginals, joint marginals, samples) is a derivative of this one
 function with respect to source terms ``S``.
+
+Exactness in float32: when the operands peak at different values of the summed index, the
+product of their shifted exponentials can underflow although the sum is representable
+(factors 100 nats apart, say). Each contraction output ``s`` is a sum of at most K
+products; where ``s < K * tiny / eps`` it may have lost relative precision to underflow,
+and those entries are recomputed exactly, as an online log-sum-exp over the summed index
+(``lax.scan`` over its K values, memory of the order of the output). The fallback runs
+only when some entry needs it (``lax.cond``). NaN propagates as NaN; ``-inf`` (an
+impossible combination) keeps a zero gradient.
 
 Reference: Bowyer, Heap, Aitchison 2023, eqs. 18, 27, 32, 43.
 """
@@ -116,17 +125,53 @@ def _shifted_einsum(graph: FactorGraph, operands, step: Step) -> jax.Array:
         )
     out_sub = "".join(letters[n] for n in step.kvars + step.plates)
     expr = _expression(",".join(subs) + "->" + out_sub, tuple(x.shape for x in shifted))
-    return _safe_log(expr(*shifted, backend="jax")) + shift_total
+    total = expr(*shifted, backend="jax")
+    fast = _safe_log(total) + shift_total
+    info = jnp.finfo(total.dtype)
+    lossy = total < graph.K * info.tiny / info.eps  # False for NaN: NaN stays NaN
+    return jax.lax.cond(
+        jnp.any(lossy),
+        lambda: jnp.where(lossy, _exact_logsumexp(graph, operands, step), fast),
+        lambda: fast,
+    )
+
+
+def _exact_logsumexp(graph: FactorGraph, operands, step: Step) -> jax.Array:
+    """``logsumexp_v sum_f x_f`` over the summed latent ``v``, one value of ``v`` at a time."""
+    (v,) = step.sum_vars
+    shape = graph.shape(step.kvars, step.plates)
+
+    def term(i):
+        t = jnp.zeros(())
+        for x, (ks, ps) in operands:
+            kept = tuple(k for k in ks if k != v)
+            t = t + _align(graph, jnp.take(x, i, axis=ks.index(v)), (kept, ps),
+                           step.kvars, step.plates)
+        return jnp.broadcast_to(t, shape)
+
+    def body(carry, i):
+        m, acc = carry
+        t = term(i)
+        m_new = jax.lax.stop_gradient(jnp.maximum(m, t))
+        shift = jnp.where(jnp.isfinite(m_new), m_new, 0.0)
+        rescale = jnp.exp(jnp.where(jnp.isfinite(m), m - shift, -jnp.inf))
+        acc = acc * rescale + jnp.exp(t - shift)
+        return (m_new, acc), None
+
+    dtype = jnp.result_type(*(x for x, _ in operands))
+    init = (jnp.full(shape, -jnp.inf, dtype), jnp.zeros(shape, dtype))
+    (m, acc), _ = jax.lax.scan(body, init, jnp.arange(graph.K))
+    return _safe_log(acc) + jnp.where(jnp.isfinite(m), m, 0.0)
 
 
 def _safe_log(x: jax.Array) -> jax.Array:
-    """``log x`` with ``log 0 = -inf`` and a zero (not NaN) gradient there.
+    """``log x`` with ``log 0 = -inf`` and a zero (not NaN) gradient there; NaN stays NaN.
 
-    An einsum output that underflows to 0 is an impossible combination in the forward pass;
-    the double ``where`` keeps ``1/x`` out of the backward pass for it.
+    A contraction output of 0 is an impossible combination; the double ``where`` keeps
+    ``1/x`` out of the backward pass for it.
     """
-    positive = x > 0
-    return jnp.where(positive, jnp.log(jnp.where(positive, x, 1.0)), -jnp.inf)
+    zero = x == 0
+    return jnp.where(zero, -jnp.inf, jnp.log(jnp.where(zero, 1.0, x)))
 
 
 @functools.lru_cache(maxsize=512)
