@@ -99,6 +99,17 @@ def three_parents(y):
         numpyro.sample("y", dist.Normal(c, 0.5), obs=y)
 
 
+def sibling_plates(y1, y2):
+    """Two sibling plates on the same dim (sizes 2 and 3), each holding a latent."""
+    m = numpyro.sample("m", dist.Normal(0.0, 1.0))
+    with numpyro.plate("first", y1.shape[0], dim=-1):
+        z1 = numpyro.sample("z1", dist.Normal(m, 1.0))
+        numpyro.sample("y1", dist.Normal(z1, 0.5), obs=y1)
+    with numpyro.plate("second", y2.shape[0], dim=-1):
+        z2 = numpyro.sample("z2", dist.Normal(m, 1.0))
+        numpyro.sample("y2", dist.Normal(z2, 0.5), obs=y2)
+
+
 CASES = {
     "explaining_away": (explaining_away, None, (), 5),
     "plated_prior": (plated_hierarchy, None, (jnp.array([[0.1, 0.5, -0.2], [1.2, 0.9, 1.5]]),), 4),
@@ -110,4 +121,5 @@ CASES = {
     "masked_scaled": (masked_scaled, None, (jnp.array([0.3, 1.1]),), 4),
     "two_parents": (two_parents, None, (jnp.array([0.4, 1.3]),), 4),
     "three_parents": (three_parents, None, (jnp.array([0.4, 1.3]),), 3),
+    "sibling_plates": (sibling_plates, None, (jnp.array([0.4, 1.3]), jnp.array([1.0, -0.5, 0.2])), 3),
 }

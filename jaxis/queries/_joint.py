@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from .._mpis import MPTrace
 from ..contract._log_z import Source, log_z
-from ._moments import marginals
+from ._moments import marginals, posterior_grad
 
 
 class JointMarginal(NamedTuple):
@@ -38,20 +38,25 @@ def joint_marginals(mpt: MPTrace, site: str) -> JointMarginal:
     spec = next(f for f in graph.factors if f.name == site)
     kvars = spec.kvars
     J0 = jnp.zeros(graph.shape(kvars, lat.plates), mpt.log_factors[0].dtype)
-    grad = jax.grad(lambda J: log_z(graph, mpt.log_factors, [Source(J, kvars, lat.plates)]))(J0)
+    grad = posterior_grad(
+        lambda J: log_z(graph, mpt.log_factors, [Source(J, kvars, lat.plates)]), J0)
     return JointMarginal(grad, kvars, lat.plates)
 
 
 def conditionals(mpt: MPTrace, site: str) -> JointMarginal:
-    """``P_z(k_site | k_parents)``: the joint marginal normalised over the site's axis."""
+    """``P_z(k_site | k_parents)``: the joint marginal normalised over the site's axis.
+
+    NaN where the parents' index combination has posterior probability zero: the
+    conditional given an impossible combination is undefined.
+    """
     jm = joint_marginals(mpt, site)
     axis = jm.kvars.index(site)
-    total = jnp.sum(jm.probs, axis=axis, keepdims=True)
-    return jm._replace(probs=jm.probs / jnp.where(total > 0, total, 1.0))
+    return jm._replace(probs=jm.probs / jnp.sum(jm.probs, axis=axis, keepdims=True))
 
 
 def ess(mpt: MPTrace) -> dict[str, jax.Array]:
-    """Per-site ESS of the marginal weights, ``site -> batch_shape`` (each in ``[1, K]``)."""
+    """Per-site ESS of the marginal weights, ``site -> batch_shape``: in ``[1, K]``, or NaN
+    when there is no posterior (``log_evidence`` is ``-inf``)."""
     return {n: 1.0 / jnp.sum(w**2, axis=0) for n, w in marginals(mpt).items()}
 
 

@@ -5,7 +5,9 @@
   moment estimate ``sum_k P_z(k) m(z^k)`` per plate element (eq. 28).
 - marginals: a source ``J_{k_i}`` per latent; ``d log P_MP / dJ |_0 = P_z(k_i)`` (eq. 35).
 
-All requested moments (or all marginals) come from one backward pass.
+All requested moments (or all marginals) come from one backward pass. If every term of the
+estimate is zero (``log P_MP = -inf``: the data are impossible under every combination of
+the samples) there is no posterior, and every posterior query returns NaN.
 """
 from __future__ import annotations
 
@@ -19,6 +21,13 @@ from ..contract._log_z import Source, log_z
 from ..graph._graph import FactorGraph
 from ..weighted._weighted_samples import MomentSpec, parse_moment_spec
 
+
+
+def posterior_grad(f: Callable, J0):
+    """``d f / d J`` at ``J0`` (posterior expectations); NaN where ``f(J0) = -inf``."""
+    value, grads = jax.value_and_grad(f)(J0)
+    undefined = jnp.isneginf(value)
+    return jax.tree_util.tree_map(lambda g: jnp.where(undefined, jnp.nan, g), grads)
 
 
 @jax.jit
@@ -52,7 +61,16 @@ def _moment_source(mpt: MPTrace, name: str, sites, fn):
             "the right only."
         )
     batch, out = m.shape[:rank], m.shape[rank:]
-    kvars = [s for s in sites if batch[graph.latent(s).dim] != 1]
+    reduced = [s for s in sites if graph.K > 1 and batch[graph.latent(s).dim] == 1]
+    if reduced:
+        raise ValueError(
+            f"moment {name!r}: the function output does not vary along the sample axis of "
+            f"{reduced} (batch shape {batch}): it reduced over the samples (e.g. v.mean(0)) "
+            "or does not use that site. "
+            "Give the function of one sample, elementwise; moments() averages it over the "
+            "samples with the MP posterior weights."
+        )
+    kvars = list(sites)
     plates = {p for s in sites for p in graph.latent(s).plates}
     kvars, plates = graph.canonical(kvars, plates)
     full = graph.positional_shape(kvars, plates, rank)
@@ -96,7 +114,7 @@ def moments(mpt: MPTrace, fns: Mapping[str, MomentSpec]) -> dict[str, jax.Array]
         return log_z(graph, mpt.log_factors, sources)
 
     J0 = {n: jnp.zeros(graph.shape((), ps) + out, m.dtype) for n, (m, _, ps, out) in parts.items()}
-    grads = jax.grad(f)(J0)
+    grads = posterior_grad(f, J0)
     return {n: grads[n].reshape(batches[n] + out) for n, (_, _, _, out) in parts.items()}
 
 
@@ -120,7 +138,7 @@ def marginals(mpt: MPTrace, sites: Optional[Sequence[str]] = None) -> dict[str, 
 def _marginals_impl(mpt: MPTrace, J0: dict) -> dict:
     graph = mpt.graph
     sources = lambda J: [Source(J[n], (n,), graph.latent(n).plates) for n in J]
-    return jax.grad(lambda J: log_z(graph, mpt.log_factors, sources(J)))(J0)
+    return posterior_grad(lambda J: log_z(graph, mpt.log_factors, sources(J)), J0)
 
 
 def _marginals(mpt: MPTrace, names: tuple[str, ...]) -> dict[str, jax.Array]:

@@ -21,6 +21,7 @@ from .._mpis import MPTrace
 from ..contract._log_z import forward_terms, term_specs
 from ..contract._plan import plan_contraction
 from ..graph._graph import FactorGraph
+from ._moments import log_evidence
 
 
 def _gather(graph: FactorGraph, x, dims, v: str, draws: dict, plates, n: int):
@@ -44,7 +45,11 @@ def _gather(graph: FactorGraph, x, dims, v: str, draws: dict, plates, n: int):
 
 @functools.partial(jax.jit, static_argnums=(2,))
 def sample_indices(rng_key: jax.Array, mpt: MPTrace, num_samples: int) -> dict:
-    """Draw ``num_samples`` index tuples from ``P_z(k)``: ``site -> (N, *plate sizes)``."""
+    """Draw ``num_samples`` index tuples from ``P_z(k)``: ``site -> (N, *plate sizes)``.
+
+    Every index is ``-1`` when there is no posterior to draw from (``log_evidence`` is
+    ``-inf``, or NaN).
+    """
     graph = mpt.graph
     steps = plan_contraction(graph, term_specs(graph))
     terms = forward_terms(graph, mpt.log_factors)
@@ -58,7 +63,8 @@ def sample_indices(rng_key: jax.Array, mpt: MPTrace, num_samples: int) -> dict:
         logits = sum(_gather(graph, *terms[i], v, draws, step.plates, num_samples)
                      for i in step.inputs)
         draws[v] = jax.random.categorical(keys[s], logits, axis=1)
-    return draws
+    undefined = ~jnp.isfinite(terms[-1][0])
+    return {k: jnp.where(undefined, -1, d) for k, d in draws.items()}
 
 
 def values_at(mpt: MPTrace, indices: dict) -> dict:
@@ -73,11 +79,19 @@ def values_at(mpt: MPTrace, indices: dict) -> dict:
             m *= size
         flat = mpt.samples[lat.name].reshape((graph.K, m) + lat.event_shape)
         vals = flat[idx.reshape(n, m), jnp.arange(m)[None, :]]
-        out[lat.name] = vals.reshape((n,) + lat.batch_shape + lat.event_shape)
+        vals = vals.reshape((n,) + lat.batch_shape + lat.event_shape)
+        out[lat.name] = _flag_undefined(vals, idx, lat.event_shape)
     n = next(iter(indices.values())).shape[0] if indices else 1
     for det in graph.deterministics:
         out[det.name] = _deterministic_at(graph, mpt.deterministic[det.name], det, indices, n)
     return out
+
+
+def _flag_undefined(vals: jax.Array, idx: jax.Array, event_shape) -> jax.Array:
+    """NaN (integers: their minimum) where the index is -1, i.e. there is no posterior."""
+    bad = jnp.reshape(idx < 0, idx.shape + (1,) * len(event_shape))
+    fill = jnp.nan if jnp.issubdtype(vals.dtype, jnp.inexact) else jnp.iinfo(vals.dtype).min
+    return jnp.where(bad, fill, vals)
 
 
 def _deterministic_at(graph: FactorGraph, value, det, indices: dict, n: int):
@@ -107,7 +121,20 @@ def sample_posterior(rng_key: jax.Array, mpt: MPTrace, num_samples: int) -> dict
     Returns ``site -> (num_samples, *site shape)``; every latent value is one of that site's
     K samples (per plate element). Deterministic sites are included.
 
+    When there is no posterior (``log_evidence`` is ``-inf``: the data are impossible under
+    every combination of the samples; or NaN) this raises outside ``jit``; under a JAX
+    transformation every draw is NaN (integer sites: the integer minimum).
+
     Example:
         >>> draws = sample_posterior(jax.random.PRNGKey(1), mpt, num_samples=1000)
     """
-    return values_at(mpt, sample_indices(rng_key, mpt, num_samples))
+    indices = sample_indices(rng_key, mpt, num_samples)
+    first = next(iter(indices.values()), None)
+    concrete = first is not None and first.size and not isinstance(first, jax.core.Tracer)
+    if concrete and bool(first.ravel()[0] < 0):
+        raise ValueError(
+            f"No posterior to draw from: the MP evidence estimate is {float(log_evidence(mpt))} "
+            "in log space (-inf: the data are impossible under every combination of the K "
+            "samples; NaN: a factor is NaN). Check the data and the model, or raise K."
+        )
+    return values_at(mpt, indices)

@@ -100,7 +100,8 @@ def test_memory_estimate_grows_with_the_largest_step():
         assert peak_bytes(g, term_specs(g), 4) == 4 * (4 * K**3 + 2 * K**2 + 2 * K)
 
 
-def test_impossible_data_is_flagged_by_minus_inf_without_nan():
+def test_impossible_data_give_minus_inf_evidence_and_nan_posterior_queries():
+    """Every term is zero: Z-hat = 0 exactly, and there is no posterior to report."""
     def impossible():
         a = numpyro.sample("a", dist.Normal(0.0, 1.0))
         with numpyro.plate("p", 2):
@@ -109,6 +110,16 @@ def test_impossible_data_is_flagged_by_minus_inf_without_nan():
 
     mpt = jaxis.mpis(impossible, K=3)(jax.random.PRNGKey(0))
     assert jaxis.log_evidence(mpt) == -jnp.inf
+    grads = jax.grad(lambda fs: jaxis.log_evidence(mpt.replace(log_factors=fs)))(
+        list(mpt.log_factors))
+    assert all(np.all(g == 0.0) for g in grads)  # a zero, not NaN, gradient
     for w in jaxis.marginals(mpt).values():
-        assert not np.any(np.isnan(w)) and np.all(w == 0.0)
-    assert not np.isnan(jaxis.moments(mpt, {"a": lambda v: v})["a"])
+        assert np.all(np.isnan(w))
+    assert np.isnan(jaxis.moments(mpt, {"a": lambda v: v})["a"])
+    assert all(np.all(np.isnan(e)) for e in jaxis.ess(mpt).values())
+    assert np.isnan(jaxis.mp_ess(mpt))
+    assert np.all(np.isnan(jaxis.joint_marginals(mpt, "b").probs))
+    with pytest.raises(ValueError, match="No posterior to draw from"):
+        jaxis.sample_posterior(jax.random.PRNGKey(1), mpt, 5)
+    draws = jax.jit(lambda m: jaxis.sample_posterior(jax.random.PRNGKey(1), m, 5))(mpt)
+    assert np.all(np.isnan(draws["a"])) and np.all(np.isnan(draws["b"]))
