@@ -89,8 +89,7 @@ def single(K: int, repeats: int) -> dict:
     import jax
 
     import jaxis
-    from jaxis.contract._memory import peak_bytes
-    from jaxis.contract._log_z import term_specs
+    from jaxis._mpis import mp_peak
     from jaxis.models import chimpanzees as cm
 
     cond, pl, y = chimpanzee_data()
@@ -103,8 +102,7 @@ def single(K: int, repeats: int) -> dict:
     marg = jax.jit(lambda k: jaxis.marginals(run(k, cond, pl, y)))
     out["elbo"], out["elbo_compile"] = time_call(elbo, key, repeats=repeats)
     out["marginals"], out["marginals_compile"] = time_call(marg, key, repeats=repeats)
-    graph = jax.eval_shape(lambda k: run(k, cond, pl, y), key).graph
-    out["est_peak_gb"] = peak_bytes(graph, term_specs(graph), 4) / 2**30
+    out["est_peak_gb"] = mp_peak(run.lower(key, cond, pl, y)) / 2**30  # the memory guard
     out["rss_gb"] = peak_rss_gb()
     return out
 

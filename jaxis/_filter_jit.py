@@ -4,6 +4,10 @@ Model arguments often mix data arrays with Python configuration (sizes, flags, `
 observations). Array leaves (and Python floats) become traced arguments; all other leaves
 must be hashable and become part of the compilation cache key, so a second call with the
 same shapes and configuration does not recompile.
+
+Before the first call with a new signature an optional ``guard`` sees the computation
+lowered on abstract arguments (e.g. to check its memory); its compilation is shared with
+the call.
 """
 from __future__ import annotations
 
@@ -12,19 +16,34 @@ from typing import Any, Callable, Optional
 
 import jax
 import numpy as np
+from jax.api_util import shaped_abstractify
 
-_DYNAMIC = (jax.Array, np.ndarray, np.generic, float, complex)
+_DYNAMIC = (jax.Array, np.ndarray, np.generic, float, complex, jax.ShapeDtypeStruct)
 
 
 def _is_dynamic(leaf: Any) -> bool:
     return isinstance(leaf, _DYNAMIC) and not isinstance(leaf, bool)
 
 
-def filter_jit(fn: Callable, precheck: Optional[Callable] = None) -> Callable:
+def _struct(x) -> jax.ShapeDtypeStruct:
+    if isinstance(x, jax.ShapeDtypeStruct):
+        return x
+    aval = x.aval if isinstance(x, jax.core.Tracer) else shaped_abstractify(x)
+    return jax.ShapeDtypeStruct(aval.shape, aval.dtype, weak_type=aval.weak_type)
+
+
+def filter_jit(
+    fn: Callable, precheck: Optional[Callable] = None, guard: Optional[Callable] = None
+) -> Callable:
     """``fn(rng_key, *args, **kwargs)`` jitted over ``rng_key`` and the array leaves.
 
     ``precheck(args, kwargs)``, if given, runs outside jit whenever the arguments are
     concrete (not traced by an outer transformation), to validate data values.
+    ``guard(lowered, rng_key, args, kwargs)``, if given, runs once per signature of the
+    traced arguments (also under an outer transformation) with the computation lowered
+    on abstract arguments, and those arguments (array leaves as ``ShapeDtypeStruct``).
+    The returned function has ``lower(rng_key, *args, **kwargs)``, which accepts
+    ``ShapeDtypeStruct`` leaves.
     """
 
     @functools.partial(jax.jit, static_argnums=(1,))
@@ -36,13 +55,9 @@ def filter_jit(fn: Callable, precheck: Optional[Callable] = None) -> Callable:
         args, kwargs = jax.tree_util.tree_unflatten(treedef, leaves)
         return fn(rng_key, *args, **kwargs)
 
-    @functools.wraps(fn)
-    def wrapped(rng_key, *args, **kwargs):
+    def split(args, kwargs):
         leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
         static_leaves = tuple((True, None) if _is_dynamic(l) else (False, l) for l in leaves)
-        dynamic = [l for l in leaves if _is_dynamic(l)]
-        if precheck is not None and not any(isinstance(l, jax.core.Tracer) for l in dynamic):
-            precheck(args, kwargs)
         static = (treedef, static_leaves)
         try:
             hash(static)
@@ -51,7 +66,31 @@ def filter_jit(fn: Callable, precheck: Optional[Callable] = None) -> Callable:
                 "A model argument is neither an array nor hashable; pass data as arrays "
                 f"and configuration as hashable values ({e})."
             ) from None
+        return static, [l for l in leaves if _is_dynamic(l)]
+
+    def lower(rng_key, *args, **kwargs):
+        static, dynamic = split(args, kwargs)
+        return inner.lower(_struct(rng_key), static, [_struct(l) for l in dynamic])
+
+    checked: set = set()
+
+    @functools.wraps(fn)
+    def wrapped(rng_key, *args, **kwargs):
+        static, dynamic = split(args, kwargs)
+        if precheck is not None and not any(isinstance(l, jax.core.Tracer) for l in dynamic):
+            precheck(args, kwargs)
+        if guard is not None:
+            structs = [_struct(rng_key)] + [_struct(l) for l in dynamic]
+            signature = (static, tuple((s.shape, s.dtype, s.weak_type) for s in structs))
+            if signature not in checked:
+                leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
+                it = iter(structs[1:])
+                a, kw = jax.tree_util.tree_unflatten(
+                    treedef, [next(it) if _is_dynamic(l) else l for l in leaves])
+                guard(inner.lower(structs[0], static, structs[1:]), structs[0], a, kw)
+                checked.add(signature)
         return inner(rng_key, static, dynamic)
 
     wrapped._jitted = inner  # exposes _cache_size() for no-recompile checks
+    wrapped.lower = lower
     return wrapped

@@ -23,8 +23,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._filter_jit import filter_jit
-from .contract._log_z import term_specs
-from .contract._memory import check_memory
+from ._memory import (
+    RUNTIME_ALLOWANCE,
+    compiled_peak,
+    largest_fitting,
+    over_budget_message,
+    resolve_budget,
+)
 from .graph._graph import FactorGraph, build_graph, to_compact
 from .trace._axes import distinct_sizes
 from .trace._parallel_trace import parallel_trace
@@ -103,34 +108,44 @@ def mpis(
         guide: a numpyro guide sampling every latent of the model; ``None`` proposes from
             the prior.
         K: samples per latent (per plate element).
-        memory_budget: bytes allowed for the largest contraction step (default: 80% of
-            the memory available on the default device when the run is traced).
+        memory_budget: bytes allowed at the peak of the run and of its log-evidence
+            contraction, as XLA allocates them (default: 80% of the memory available on
+            the default device when the run is first called). Checked before anything
+            runs; if it does not fit, a ``ValueError`` names the largest K that does.
 
     Example:
         >>> run = mpis(model, K=10)
         >>> log_evidence(run(jax.random.PRNGKey(0), data))
     """
     _check_K(K)
+    if memory_budget is not None:
+        resolve_budget(memory_budget)
 
-    def run(rng_key, *args, **kwargs) -> MPTrace:
-        structure = model_structure(model, guide, args, kwargs)
-        graph = structure_graph(model, guide, structure, K, args, kwargs)
-        pt = parallel_trace(rng_key, model, guide, sizes={n: K for n in structure.latents},
-                            structure=structure, args=args, kwargs=kwargs)
-        factors = _log_factors(pt, structure, K)
-        dtype = jnp.result_type(*factors.values()) if factors else jnp.float32
-        check_memory(graph, term_specs(graph), jnp.dtype(dtype).itemsize, memory_budget)
-        log_factors = tuple(to_compact(graph, factors[f.name], f.name, f.kvars, f.plates,
-                                       f.summed) for f in graph.factors)
-        dets = {d.name: to_compact(graph, pt.deterministic[d.name], d.name, d.kvars, d.varying,
-                                   event_ndim=d.event_ndim) for d in graph.deterministics}
-        samples = {}
-        for lat in graph.latents:
-            shape = (K,) + lat.batch_shape + lat.event_shape
-            samples[lat.name] = jnp.reshape(pt.values[lat.name], shape)
-        return MPTrace(samples, log_factors, dets, pt.perms, graph)
+    def guard(lowered, key, args, kwargs):
+        budget = resolve_budget(memory_budget)
+        need = mp_peak(lowered)
+        if need > budget:
+            at = lambda k: mp_peak(_build(model, guide, k, None).lower(key, *args, **kwargs))
+            fits = largest_fitting(at, K, need, budget)
+            raise ValueError(over_budget_message("MP IS", K, need, budget, fits))
 
-    return filter_jit(run, precheck=lambda a, kw: model_structure(model, guide, a, kw))
+    return _build(model, guide, K, guard)
+
+
+def mp_peak(lowered) -> int:
+    """Peak bytes of an MP run and of the log-evidence contraction of its trace.
+
+    The contraction runs while the run's outputs are alive:
+    ``max(run, run arguments + run outputs + contraction temporaries and output)``.
+    """
+    from .queries._moments import log_evidence  # the query stage builds on this one
+
+    run = lowered.compile()
+    contraction = log_evidence.lower(lowered.out_info).compile()
+    stats = run.memory_analysis()
+    after = (compiled_peak(run) - stats.temp_size_in_bytes
+             + compiled_peak(contraction, with_arguments=False))
+    return max(compiled_peak(run), after) + RUNTIME_ALLOWANCE
 
 
 def _log_factors(pt, structure: ModelStructure, K: int) -> dict:
@@ -164,3 +179,26 @@ def structure_graph(model, guide, structure: ModelStructure, K: int, args: tuple
     factors, dets = jax.eval_shape(shapes)
     shapes_ = {n: tuple(v.shape) for n, v in {**factors, **dets}.items()}
     return build_graph(structure, K, shapes_, sizes, found["parents"])
+
+
+def _build(model, guide, K: int, guard) -> Callable[..., MPTrace]:
+    """The jitted run (with ``guard`` checking each new signature, or none)."""
+
+    def run(rng_key, *args, **kwargs) -> MPTrace:
+        structure = model_structure(model, guide, args, kwargs)
+        graph = structure_graph(model, guide, structure, K, args, kwargs)
+        pt = parallel_trace(rng_key, model, guide, sizes={n: K for n in structure.latents},
+                            structure=structure, args=args, kwargs=kwargs)
+        factors = _log_factors(pt, structure, K)
+        log_factors = tuple(to_compact(graph, factors[f.name], f.name, f.kvars, f.plates,
+                                       f.summed) for f in graph.factors)
+        dets = {d.name: to_compact(graph, pt.deterministic[d.name], d.name, d.kvars, d.varying,
+                                   event_ndim=d.event_ndim) for d in graph.deterministics}
+        samples = {}
+        for lat in graph.latents:
+            shape = (K,) + lat.batch_shape + lat.event_shape
+            samples[lat.name] = jnp.reshape(pt.values[lat.name], shape)
+        return MPTrace(samples, log_factors, dets, pt.perms, graph)
+
+    return filter_jit(run, precheck=lambda a, kw: model_structure(model, guide, a, kw),
+                      guard=guard)

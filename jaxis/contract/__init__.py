@@ -1,5 +1,4 @@
 """Stage 3: plated contraction of log factors in log space."""
 from ._log_z import Source as Source
 from ._log_z import log_z as log_z
-from ._memory import check_memory as check_memory
 from ._plan import plan_contraction as plan_contraction

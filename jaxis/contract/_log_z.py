@@ -14,8 +14,10 @@ product of their shifted exponentials can underflow although the sum is represen
 products; where ``s < K * tiny / eps`` it may have lost relative precision to underflow,
 and those entries are recomputed exactly, as an online log-sum-exp over the summed index
 (``lax.scan`` over its K values, memory of the order of the output). The fallback runs
-only when some entry needs it (``lax.cond``). NaN propagates as NaN; ``-inf`` (an
-impossible combination) keeps a zero gradient.
+only when some entry needs it (``lax.cond``; under ``vmap`` the condition is taken over
+the whole batch, so the conditional stays a branch instead of becoming a select that
+computes both). NaN propagates as NaN; ``-inf`` (an impossible combination) keeps a zero
+gradient.
 
 Reference: Bowyer, Heap, Aitchison 2023, eqs. 18, 27, 32, 43.
 """
@@ -27,6 +29,7 @@ from typing import NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 import opt_einsum
+from jax.custom_batching import custom_vmap
 from jax.scipy.special import logsumexp
 
 from ..graph._graph import FactorGraph
@@ -130,10 +133,21 @@ def _shifted_einsum(graph: FactorGraph, operands, step: Step) -> jax.Array:
     info = jnp.finfo(total.dtype)
     lossy = total < graph.K * info.tiny / info.eps  # False for NaN: NaN stays NaN
     return jax.lax.cond(
-        jnp.any(lossy),
+        _any_in_batch(lossy),
         lambda: jnp.where(lossy, _exact_logsumexp(graph, operands, step), fast),
         lambda: fast,
     )
+
+
+@custom_vmap
+def _any_in_batch(x: jax.Array) -> jax.Array:
+    """``any(x)``; under ``vmap``, over the whole batch (an unbatched predicate)."""
+    return jnp.any(x)
+
+
+@_any_in_batch.def_vmap
+def _any_in_batch_rule(axis_size, in_batched, x):
+    return jnp.any(x), False
 
 
 def _exact_logsumexp(graph: FactorGraph, operands, step: Step) -> jax.Array:

@@ -98,28 +98,3 @@ def plan_contraction(graph: FactorGraph, terms: tuple[TermSpec, ...]) -> tuple[S
             by_ord.setdefault(parent, []).append(new_id)
             pending.add(parent)
     return tuple(steps)
-
-
-def step_sizes(graph: FactorGraph, terms: tuple[TermSpec, ...], steps) -> list[int]:
-    """Elements held by each step: operands, contraction output, and the shifted copy
-    ``exp(x - max)`` of its largest operand when it is an einsum of several operands."""
-    shapes = {i: graph.shape(*t) for i, t in enumerate(terms)}
-    kvars = {i: set(t[0]) for i, t in enumerate(terms)}
-    sizes = []
-    for n, step in enumerate(steps):
-        out = graph.shape(step.kvars, step.plates)
-        total = _numel(out) + sum(_numel(shapes[i]) for i in step.inputs)
-        touching = [i for i in step.inputs if kvars[i] & set(step.sum_vars)]
-        if len(touching) > 1:
-            total += max(_numel(shapes[i]) for i in touching)
-        sizes.append(total)
-        shapes[len(terms) + n] = graph.shape(step.kvars, step.out_plates)
-        kvars[len(terms) + n] = set(step.kvars)
-    return sizes
-
-
-def _numel(shape) -> int:
-    n = 1
-    for s in shape:
-        n *= s
-    return n

@@ -80,7 +80,8 @@ def values_at(mpt: MPTrace, indices: dict) -> dict:
         flat = mpt.samples[lat.name].reshape((graph.K, m) + lat.event_shape)
         vals = flat[idx.reshape(n, m), jnp.arange(m)[None, :]]
         vals = vals.reshape((n,) + lat.batch_shape + lat.event_shape)
-        out[lat.name] = _flag_undefined(vals, idx, lat.event_shape)
+        out[lat.name] = _flag_undefined(vals, idx.reshape((n,) + lat.batch_shape),
+                                        lat.event_shape)
     n = next(iter(indices.values())).shape[0] if indices else 1
     for det in graph.deterministics:
         out[det.name] = _deterministic_at(graph, mpt.deterministic[det.name], det, indices, n)

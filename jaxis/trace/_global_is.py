@@ -16,12 +16,23 @@ from numpyro import handlers
 from numpyro.infer.util import log_density
 
 from .._filter_jit import filter_jit
+from .._memory import (
+    RUNTIME_ALLOWANCE,
+    compiled_peak,
+    largest_fitting,
+    over_budget_message,
+    resolve_budget,
+)
 from ..weighted import WeightedSamples
 from ._structure import model_structure
 
 
 def global_is(
-    model: Callable, guide: Optional[Callable] = None, *, K: int
+    model: Callable,
+    guide: Optional[Callable] = None,
+    *,
+    K: int,
+    memory_budget: Optional[int] = None,
 ) -> Callable[..., WeightedSamples]:
     """Build ``run(rng_key, *args, **kwargs) -> WeightedSamples`` with K joint draws.
 
@@ -29,6 +40,9 @@ def global_is(
         model: a numpyro model.
         guide: a numpyro guide sampling every latent; ``None`` proposes from the prior.
         K: number of joint proposal draws.
+        memory_budget: bytes allowed at the run's peak, as XLA allocates it (default: 80%
+            of the memory available when the run is first called); checked before the
+            run, naming the largest K that fits.
 
     Example:
         >>> ws = global_is(model, K=1000)(jax.random.PRNGKey(0), data)
@@ -36,6 +50,22 @@ def global_is(
     """
     if isinstance(K, bool) or not isinstance(K, int) or K < 1:
         raise ValueError(f"K must be a positive integer (number of draws), got {K!r}.")
+    if memory_budget is not None:
+        resolve_budget(memory_budget)
+
+    def guard(lowered, key, args, kwargs):
+        budget = resolve_budget(memory_budget)
+        peak = lambda low: compiled_peak(low.compile()) + RUNTIME_ALLOWANCE
+        need = peak(lowered)
+        if need > budget:
+            at = lambda k: peak(_build(model, guide, k, None).lower(key, *args, **kwargs))
+            fits = largest_fitting(at, K, need, budget)
+            raise ValueError(over_budget_message("Global IS", K, need, budget, fits))
+
+    return _build(model, guide, K, guard)
+
+
+def _build(model, guide, K: int, guard) -> Callable[..., WeightedSamples]:
     proposal = model if guide is None else guide
 
     def run(rng_key, *args, **kwargs) -> WeightedSamples:
@@ -52,4 +82,5 @@ def global_is(
         samples, log_w = jax.vmap(one)(jax.random.split(rng_key, K))
         return WeightedSamples(samples, log_w - math.log(K))
 
-    return filter_jit(run, precheck=lambda a, kw: model_structure(model, guide, a, kw))
+    return filter_jit(run, precheck=lambda a, kw: model_structure(model, guide, a, kw),
+                      guard=guard)

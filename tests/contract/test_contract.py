@@ -9,7 +9,6 @@ import pytest
 import jaxis
 from jaxis.contract import plan_contraction
 from jaxis.contract._log_z import term_specs
-from jaxis.contract._memory import peak_bytes
 
 
 def model(y):
@@ -90,14 +89,6 @@ def test_nan_in_a_factor_is_nan_in_the_evidence_not_minus_inf():
     broken = mpt.replace(log_factors=logs)
     assert np.isnan(jaxis.log_evidence(broken))
     assert all(np.all(np.isnan(w)) for w in jaxis.marginals(broken).values())
-
-
-def test_memory_estimate_grows_with_the_largest_step():
-    for K in (5, 10):
-        g = _mpt(K).graph
-        # eliminating c: its factor (c, b, a, p) = 2 K^3, its shifted copy 2 K^3, the
-        # observation (c, p) = 2 K, the output (b, a, p) = 2 K^2; 4 bytes each
-        assert peak_bytes(g, term_specs(g), 4) == 4 * (4 * K**3 + 2 * K**2 + 2 * K)
 
 
 def test_impossible_data_give_minus_inf_evidence_and_nan_posterior_queries():
