@@ -30,8 +30,16 @@ class ParallelTrace(NamedTuple):
 
 
 def site_log_prob(site: dict) -> jax.Array:
-    """``scale * mask * fn.log_prob(value)`` for a traced sample site (numpyro semantics)."""
+    """``scale * mask * fn.log_prob(value)`` for a traced sample site (numpyro semantics).
+
+    A NaN observed value gives a NaN log density (numpyro's ``log_prob`` would call it
+    out of support, ``-inf``: impossible data, which it is not).
+    """
     lp = site["fn"].log_prob(site["value"])
+    value = jnp.asarray(site["value"])
+    if site["is_observed"] and jnp.issubdtype(value.dtype, jnp.inexact):
+        event = tuple(range(value.ndim - len(site["fn"].event_shape), value.ndim))
+        lp = jnp.where(jnp.any(jnp.isnan(value), axis=event), jnp.nan, lp)
     if site.get("mask") is not None:
         lp = jnp.where(site["mask"], lp, 0.0)
     if site.get("scale") is not None:

@@ -114,3 +114,28 @@ def test_impossible_data_give_minus_inf_evidence_and_nan_posterior_queries():
         jaxis.sample_posterior(jax.random.PRNGKey(1), mpt, 5)
     draws = jax.jit(lambda m: jaxis.sample_posterior(jax.random.PRNGKey(1), m, 5))(mpt)
     assert np.all(np.isnan(draws["a"])) and np.all(np.isnan(draws["b"]))
+
+
+def test_nan_factor_in_model_code_gives_nan_not_minus_inf():
+    def model():
+        a = numpyro.sample("a", dist.Normal(0.0, 1.0))
+        numpyro.factor("f", jnp.where(a > 0.0, jnp.nan, 0.0))
+
+    mpt = jaxis.mpis(model, K=8)(jax.random.PRNGKey(0))
+    assert np.isnan(jaxis.log_evidence(mpt))
+    assert np.all(np.isnan(jaxis.marginals(mpt)["a"]))
+
+
+def test_nan_data_under_an_outer_jit_give_nan_evidence():
+    """Outside jit NaN data are rejected before the run; traced, they propagate as NaN."""
+    def model(y):
+        m = numpyro.sample("m", dist.Normal(0.0, 1.0))
+        with numpyro.plate("n", 3):
+            numpyro.sample("y", dist.Normal(m, 1.0), obs=y)
+
+    run = jaxis.mpis(model, K=4)
+    y = jnp.array([0.0, jnp.nan, 1.0])
+    with pytest.raises(ValueError, match="non-finite"):
+        run(jax.random.PRNGKey(0), y)
+    lz = jax.jit(lambda y: jaxis.log_evidence(run(jax.random.PRNGKey(0), y)))(y)
+    assert np.isnan(lz)

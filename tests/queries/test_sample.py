@@ -4,6 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import numpyro
+import numpyro.distributions as dist
+
 import jaxis
 from tests import oracles
 from tests.tiny_models import CASES
@@ -104,3 +107,29 @@ def test_sampling_is_jittable_and_vmappable():
     run = jaxis.mpis(model, guide, K=K)
     f = jax.jit(jax.vmap(lambda k: jaxis.sample_posterior(k, run(k, *args), 10)["theta"]))
     assert f(jax.random.split(jax.random.PRNGKey(0), 3)).shape == (3, 10, 2, 1)
+
+
+def test_deterministic_of_several_latents_and_plates_follows_the_draws():
+    """A deterministic site over two latents in a plate is gathered at both draws' indices."""
+    def model(y):
+        a = numpyro.sample("a", dist.Normal(0.0, 1.0))
+        with numpyro.plate("p", 2):
+            b = numpyro.sample("b", dist.Normal(a, 1.0))
+            numpyro.deterministic("ab", a * b)
+            numpyro.sample("y", dist.Normal(b, 1.0), obs=y)
+
+    mpt = jaxis.mpis(model, K=4)(jax.random.PRNGKey(0), jnp.array([0.3, -0.4]))
+    draws = jaxis.sample_posterior(jax.random.PRNGKey(1), mpt, 200)
+    np.testing.assert_allclose(draws["ab"], draws["a"][:, None] * draws["b"], rtol=1e-12)
+
+
+def test_deterministic_mixing_plate_elements_is_left_out_with_a_warning():
+    def model(y):
+        with numpyro.plate("p", 3):
+            b = numpyro.sample("b", dist.Normal(0.0, 1.0))
+            numpyro.sample("y", dist.Normal(b, 1.0), obs=y)
+        numpyro.deterministic("total", b.sum(-1))
+
+    with pytest.warns(UserWarning, match="Deterministic site 'total' is left out"):
+        mpt = jaxis.mpis(model, K=4)(jax.random.PRNGKey(0), jnp.zeros(3))
+    assert "total" not in jaxis.sample_posterior(jax.random.PRNGKey(1), mpt, 5)
