@@ -96,6 +96,24 @@ def largest_fitting(need: Callable[[int], int], K: int, need_K: int, budget: int
     return lo
 
 
+def budget_guard(what: str, K: int, memory_budget: Optional[int],
+                 peak: Callable, relower: Callable) -> Callable:
+    """A ``filter_jit`` guard: raise if ``peak(lowered)`` exceeds the budget.
+
+    ``relower(k, rng_key, args, kwargs)`` lowers the same run with ``k`` samples, to find
+    the largest K that fits.
+    """
+    def guard(lowered, rng_key, args, kwargs):
+        budget = resolve_budget(memory_budget)
+        need = peak(lowered)
+        if need > budget:
+            fits = largest_fitting(lambda k: peak(relower(k, rng_key, args, kwargs)),
+                                   K, need, budget)
+            raise ValueError(over_budget_message(what, K, need, budget, fits))
+
+    return guard
+
+
 def over_budget_message(what: str, K: int, need: int, budget: int, fits: int) -> str:
     use = f"Use K <= {fits}" if fits else "No K fits: reduce the data or the model"
     return (

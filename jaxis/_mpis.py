@@ -23,13 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._filter_jit import filter_jit
-from ._memory import (
-    RUNTIME_ALLOWANCE,
-    compiled_peak,
-    largest_fitting,
-    over_budget_message,
-    resolve_budget,
-)
+from ._memory import RUNTIME_ALLOWANCE, budget_guard, compiled_peak, resolve_budget
 from .graph._graph import FactorGraph, build_graph, to_compact
 from .trace._axes import distinct_sizes
 from .trace._parallel_trace import parallel_trace
@@ -121,15 +115,8 @@ def mpis(
     if memory_budget is not None:
         resolve_budget(memory_budget)
 
-    def guard(lowered, key, args, kwargs):
-        budget = resolve_budget(memory_budget)
-        need = mp_peak(lowered)
-        if need > budget:
-            at = lambda k: mp_peak(_build(model, guide, k, None).lower(key, *args, **kwargs))
-            fits = largest_fitting(at, K, need, budget)
-            raise ValueError(over_budget_message("MP IS", K, need, budget, fits))
-
-    return _build(model, guide, K, guard)
+    relower = lambda k, key, a, kw: _build(model, guide, k, None).lower(key, *a, **kw)
+    return _build(model, guide, K, budget_guard("MP IS", K, memory_budget, mp_peak, relower))
 
 
 def mp_peak(lowered) -> int:

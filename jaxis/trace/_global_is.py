@@ -16,13 +16,7 @@ from numpyro import handlers
 from numpyro.infer.util import log_density
 
 from .._filter_jit import filter_jit
-from .._memory import (
-    RUNTIME_ALLOWANCE,
-    compiled_peak,
-    largest_fitting,
-    over_budget_message,
-    resolve_budget,
-)
+from .._memory import RUNTIME_ALLOWANCE, budget_guard, compiled_peak, resolve_budget
 from ..weighted import WeightedSamples
 from ._structure import model_structure
 
@@ -53,16 +47,9 @@ def global_is(
     if memory_budget is not None:
         resolve_budget(memory_budget)
 
-    def guard(lowered, key, args, kwargs):
-        budget = resolve_budget(memory_budget)
-        peak = lambda low: compiled_peak(low.compile()) + RUNTIME_ALLOWANCE
-        need = peak(lowered)
-        if need > budget:
-            at = lambda k: peak(_build(model, guide, k, None).lower(key, *args, **kwargs))
-            fits = largest_fitting(at, K, need, budget)
-            raise ValueError(over_budget_message("Global IS", K, need, budget, fits))
-
-    return _build(model, guide, K, guard)
+    peak = lambda lowered: compiled_peak(lowered.compile()) + RUNTIME_ALLOWANCE
+    relower = lambda k, key, a, kw: _build(model, guide, k, None).lower(key, *a, **kw)
+    return _build(model, guide, K, budget_guard("Global IS", K, memory_budget, peak, relower))
 
 
 def _build(model, guide, K: int, guard) -> Callable[..., WeightedSamples]:
