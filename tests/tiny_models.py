@@ -110,6 +110,16 @@ def sibling_plates(y1, y2):
         numpyro.sample("y2", dist.Normal(z2, 0.5), obs=y2)
 
 
+def nested_latents(y):
+    """mu -> theta_g (plate of 2) -> phi_gi (nested plate of 2) -> y_gi: perms per element."""
+    mu = numpyro.sample("mu", dist.Normal(0.0, 1.0))
+    with numpyro.plate("groups", 2, dim=-2):
+        theta = numpyro.sample("theta", dist.Normal(mu, 1.0))
+        with numpyro.plate("items", 2, dim=-1):
+            phi = numpyro.sample("phi", dist.Normal(theta, 0.7))
+            numpyro.sample("y", dist.Normal(phi, 0.5), obs=y)
+
+
 CASES = {
     "explaining_away": (explaining_away, None, (), 5),
     "plated_prior": (plated_hierarchy, None, (jnp.array([[0.1, 0.5, -0.2], [1.2, 0.9, 1.5]]),), 4),
@@ -121,5 +131,6 @@ CASES = {
     "masked_scaled": (masked_scaled, None, (jnp.array([0.3, 1.1]),), 4),
     "two_parents": (two_parents, None, (jnp.array([0.4, 1.3]),), 4),
     "three_parents": (three_parents, None, (jnp.array([0.4, 1.3]),), 3),
+    "nested_latents": (nested_latents, None, (jnp.array([[0.2, 0.9], [-0.4, 1.5]]),), 3),
     "sibling_plates": (sibling_plates, None, (jnp.array([0.4, 1.3]), jnp.array([1.0, -0.5, 0.2])), 3),
 }
