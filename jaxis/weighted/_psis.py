@@ -29,6 +29,7 @@ References:
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -112,8 +113,9 @@ def _gpd_quantile(probs: Array, k: Array, sigma: Array) -> Array:
     return sigma * jnp.where(small_k, -jnp.log1p(-probs), general)
 
 
+@functools.partial(jax.jit, static_argnames="r_eff")
 def psis_log_weights(log_weights: Array, *, r_eff: float = 1.0) -> PSISResult:
-    """Pareto-smooth a vector of log weights (last axis); jit/vmap-able.
+    """Pareto-smooth a vector of log weights (last axis); jitted, vmap-able.
 
     Args:
         log_weights: ``(S,)`` log importance weights (any additive constant).
