@@ -21,6 +21,7 @@ from .._mpis import MPTrace
 from ..contract._log_z import forward_terms, term_specs
 from ..contract._plan import plan_contraction
 from ..graph._graph import FactorGraph
+from ..weighted._checks import check_count
 
 
 def _gather(graph: FactorGraph, x, dims, v: str, draws: dict, plates, n: int):
@@ -45,6 +46,7 @@ def _gather(graph: FactorGraph, x, dims, v: str, draws: dict, plates, n: int):
 @functools.partial(jax.jit, static_argnums=(2,))
 def sample_indices(rng_key: jax.Array, mpt: MPTrace, num_samples: int) -> dict:
     """Draw ``num_samples`` index tuples from ``P_z(k)``: ``site -> (N, *plate sizes)``."""
+    check_count(num_samples, "num_samples")
     graph = mpt.graph
     steps = plan_contraction(graph, term_specs(graph))
     terms = forward_terms(graph, mpt.log_factors)
