@@ -1,9 +1,11 @@
 """One row of an experiment: a method at one K, compiled once, run ``num_runs`` times.
 
 Each run is one call of the method's jitted metrics function (:mod:`._metrics`) of
-``(rng_key, train, all)``. Every row is traced first (:func:`check_row`: bad input and a K
-too large for memory fail there, before any work), then compiled ahead of time and timed
-on its own; each run's wall time is warm. Traced and compiled functions are cached per
+``(rng_key, train, all)``. Every row is traced and compiled first (:func:`check_row`: bad
+input and a K too large for memory fail there, before any run), then timed on its own;
+each run's wall time is warm. The memory check reads XLA's own estimate of the compiled
+run (arguments, outputs and temporaries) and compares it with 80% of the memory available,
+so it covers every method (global IS holds all K joint draws at once). Traced and compiled functions are cached per
 process, model, method, K and data shapes, so repeated experiments do not recompile.
 """
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Callable, Mapping, Optional
 import jax
 import numpy as np
 
+from ..contract._memory import DEFAULT_FRACTION, available_memory
 from ..models import get_model
 from ._data import ExperimentData
 from ._metrics import BUILDERS, METHOD_LABELS
@@ -104,12 +107,32 @@ def _compiled(*row_key):
     return lowered.compile(), trace_s + time.perf_counter() - start
 
 
+def _check_fits(compiled, method: str, K: int) -> None:
+    """``ValueError`` naming the config key if XLA's estimate of one run's memory exceeds
+    80% of the memory available now."""
+    stats = compiled.memory_analysis()
+    if stats is None:  # a backend without estimates
+        return
+    need = stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
+    budget = int(DEFAULT_FRACTION * available_memory())
+    if need > budget:
+        key = "K" if method == "mp_is" else "global_is_K"
+        raise ValueError(
+            f"{key}: {METHOD_LABELS[method]} with K={K} needs about {need / 2**30:.1f} GiB "
+            f"(XLA's estimate for one run), over the budget of {budget / 2**30:.1f} GiB "
+            f"(80% of the memory available). Fix: use smaller {key} values, e.g. --set "
+            f"'{key}=[{max(1, K * budget // need)}]'."
+        )
+
+
 def check_row(
     method: str, K: int, model: str, data: ExperimentData, *, num_posterior_samples: int
 ) -> None:
-    """Trace ``method`` at ``K`` without running it: raises ``ValueError`` for bad input or a
-    K too large for memory (the trace is kept for :func:`measure_row`)."""
-    _lowered(*_row_key(method, K, model, data, num_posterior_samples))
+    """Trace and compile ``method`` at ``K`` without running it: raises ``ValueError`` for
+    bad input or a row too large for memory (the compiled function is kept for
+    :func:`measure_row`)."""
+    compiled, _ = _compiled(*_row_key(method, K, model, data, num_posterior_samples))
+    _check_fits(compiled, method, K)
 
 
 def _reset_peak_rss() -> None:

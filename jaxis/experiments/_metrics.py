@@ -87,3 +87,18 @@ def global_is_metrics(
 
 BUILDERS = {"mp_is": mp_is_metrics, "global_is": global_is_metrics}
 """Method name -> ``builder(spec, K, num_draws, sites) -> metrics``."""
+
+
+def check_methods(methods: tuple[str, ...]) -> tuple[str, ...]:
+    """``methods`` if the runner can run each of them; ``ValueError`` naming the key else.
+
+    The config schema calls this, so a config is valid only if it is runnable.
+    """
+    unknown = [m for m in methods if m not in BUILDERS]
+    if unknown:
+        raise ValueError(
+            f"methods: the runner measures {', '.join(BUILDERS)}, not {unknown[0]}. "
+            "Fix: --set 'methods=[mp_is, global_is]' (the blog's weight transforms are "
+            "shown end to end in notebooks/blog_importance_sampling.ipynb)."
+        )
+    return methods

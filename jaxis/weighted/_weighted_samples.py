@@ -187,7 +187,7 @@ class WeightedSamples:
         s2 = jnp.sum(self.normalized_weights() ** 2)
         positive = s2 > 0  # False for NaN: the NaN is kept below
         ess = jnp.where(positive, 1.0 / jnp.where(positive, s2, 1.0), jnp.nan)
-        return jnp.clip(ess, 1.0, self.num_samples) if self.num_samples else ess
+        return jnp.clip(ess, 1.0, float(self.num_samples)) if self.num_samples else ess
 
     def moments(self, fns: Mapping[str, MomentSpec]) -> dict[str, Array]:
         """Self-normalised expectations ``sum_n wbar_n m(z_n)`` (NaN where ``wbar`` is).
