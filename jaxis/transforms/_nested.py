@@ -25,8 +25,9 @@ Live-point counts ``n_i`` are needed for the volume uncertainty
 one live point for the other schedules, provided the final live points are included (as
 every tool here reports them).
 
-Input checks: the rows are sorted by likelihood (stable), so dead points given in any
-order, each with its own volume, weight and live-point count, are what the user meant;
+Input checks: the rows are sorted by likelihood (ties, a likelihood plateau, by falling
+volume), so dead points given in any order, each with its own volume, weight and
+live-point count, are what the user meant;
 after sorting, ``log X`` must not rise and must be ``<= 0``, likelihoods must not be NaN,
 and ``num_live >= 1``. Violations raise a ``ValueError`` naming the argument (under jit:
 NaN weights, or NaN live-point counts). The samplers' adapters live in
@@ -80,17 +81,22 @@ def _check_num_live(num_live: Union[int, Array], shape: tuple, dtype) -> Array:
     return jnp.broadcast_to(jnp.where(too_few, jnp.nan, num_live), shape)
 
 
-def _sorted_by_likelihood(log_l: Array, columns: dict) -> tuple[Array, dict]:
-    """Rows in order of rising likelihood (stable); unchanged when already sorted."""
-    if concrete(log_l):
-        if bool(jnp.any(jnp.isnan(log_l))):
-            raise ValueError(
-                f"log_likelihood is NaN at dead point(s) {where_listed(jnp.isnan(log_l))}; "
-                "every dead point needs a likelihood to be ordered and weighted."
-            )
-        if bool(jnp.all(log_l[1:] >= log_l[:-1])):
-            return log_l, columns
-    order = jnp.argsort(log_l, stable=True)
+def _sorted_by_likelihood(
+    log_l: Array, columns: dict, log_volume: Optional[Array]
+) -> tuple[Array, dict]:
+    """Rows in order of rising likelihood, ties by falling volume (else stable); unchanged
+    when already in that order."""
+    if concrete(log_l) and bool(jnp.any(jnp.isnan(log_l))):
+        raise ValueError(
+            f"log_likelihood is NaN at dead point(s) {where_listed(jnp.isnan(log_l))}; "
+            "every dead point needs a likelihood to be ordered and weighted."
+        )
+    if log_volume is None:
+        order = jnp.argsort(log_l, stable=True)
+    else:  # a plateau of equal likelihoods: the larger volume died first
+        order = jnp.lexsort((-jnp.asarray(log_volume), log_l))
+    if concrete(order) and bool(jnp.all(order == jnp.arange(order.shape[0]))):
+        return log_l, columns
     take = lambda v: None if v is None else jnp.asarray(v)[order]
     return log_l[order], jax.tree_util.tree_map(take, columns, is_leaf=lambda v: v is None)
 
@@ -108,8 +114,9 @@ def from_nested(
 
     Args:
         samples: dict site -> ``(N, ...)``, one row per dead point.
-        log_likelihood: ``(N,)`` ``log L_i`` of the run. Rows are sorted by it (stable),
-            together with every other per-point argument, so any order is accepted.
+        log_likelihood: ``(N,)`` ``log L_i`` of the run. Rows are sorted by it (ties by
+            falling ``log_volume``), together with every other per-point argument, so any
+            order is accepted.
         log_volume: ``(N,)`` ``log X_i``, prior volume inside each point's contour; must
             not rise with the likelihood and must be ``<= 0``.
         log_weights: ``(N,)`` the tool's log weights, used as given when passed.
@@ -147,8 +154,9 @@ def from_nested(
             )
     if num_live is not None:
         num_live = _check_num_live(num_live, log_l.shape, jnp.result_type(log_l, float))
-    log_l, cols = _sorted_by_likelihood(log_l, dict(
-        samples=dict(samples), log_volume=log_volume, log_weights=log_weights, num_live=num_live))
+    cols = dict(samples=dict(samples), log_volume=log_volume, log_weights=log_weights,
+                num_live=num_live)
+    log_l, cols = _sorted_by_likelihood(log_l, cols, log_volume)
     log_volume, log_weights, num_live = cols["log_volume"], cols["log_weights"], cols["num_live"]
     if log_volume is not None:
         log_volume = jnp.asarray(log_volume)

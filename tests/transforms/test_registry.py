@@ -72,6 +72,8 @@ class Entry(NamedTuple):
 
 
 REGISTRY = [
+    Entry("from_log_ratios", lambda p: summary(WeightedSamples.from_log_ratios(
+        {"x": jnp.asarray(X)}, -0.5 * p * jnp.asarray(X) ** 2))),
     Entry("reweight", lambda p: summary(reweight(base(), lambda s: p * s["x"]))),
     Entry("prior_swap", lambda p: summary(prior_swap(
         base(), lambda s: log_n(s["x"], 0.0, 2.0), lambda s: log_n(s["x"], p, 1.0)))),
