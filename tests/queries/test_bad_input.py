@@ -43,8 +43,6 @@ def test_predictive_log_likelihood_with_train_and_all_data_swapped_is_an_error(m
     with pytest.raises(ValueError, match="train_args / all_args: observed site 'y' has shape "
                                          r"\(2, 4\) in the training data but \(2, 3\)"):
         jaxis.predictive_log_likelihood(key, mpt, plated_hierarchy, ALL, TRAIN, num_samples=5)
-    ok = jaxis.predictive_log_likelihood(key, mpt, plated_hierarchy, TRAIN, ALL, num_samples=5)
-    assert np.isfinite(ok)
 
 
 def _no_latents(y):
