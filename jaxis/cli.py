@@ -120,7 +120,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"jaxis: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as stop:
-        print(f"jaxis: {stop or 'interrupted'}. Nothing was saved.", file=sys.stderr)
+        print(f"jaxis: {str(stop) or 'interrupted'}. Nothing was saved.", file=sys.stderr)
         return INTERRUPTED
 
 

@@ -104,10 +104,12 @@ def detection_efficiency(
 
     Args:
         log_pop: ``(found,)`` ``log pi(theta_k | Lambda)`` at the found injections.
-        log_draw: ``(found,)`` log density the injections were drawn from.
+        log_draw: ``(found,)`` log density the injections were drawn from (``-inf`` at a
+            found injection is an input error: ``ValueError``, NaN under jit).
         num_injections: total number drawn (found or not), ``>= found``.
     """
-    lw = jnp.asarray(log_pop) - jnp.asarray(log_draw)
+    log_draw = jnp.asarray(log_draw)
+    lw = log_density_ratio(jnp.asarray(log_pop), log_draw)
     if lw.ndim != 1:
         raise ValueError(
             f"log_pop / log_draw must be 1-D over found injections, got shape {lw.shape}."
@@ -117,6 +119,7 @@ def detection_efficiency(
             f"num_injections={num_injections} is smaller than the {lw.shape[0]} found "
             "injections; pass the total number drawn, found or not."
         )
+    check_possible(log_draw, jnp.ones(lw.shape, bool), "log_draw")
     # sum w^2 / (N xi)^2 - 1/N = (E[w^2]/E[w]^2 - 1) / N with E over all N draws
     log_xi, ratio = log_mean_exp_and_ratio(lw, 0, count=num_injections)
     var = _relative_variance(ratio, num_injections)

@@ -8,7 +8,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxis.transforms import from_nested, population_log_likelihood, prior_swap
+from jaxis.transforms import (
+    detection_efficiency,
+    from_nested,
+    population_log_likelihood,
+    prior_swap,
+)
 from jaxis.weighted import WeightedSamples, simulate_log_evidence
 
 X = jnp.linspace(-2.0, 2.0, 6)
@@ -148,3 +153,8 @@ def test_an_old_prior_of_zero_at_a_draw_is_an_input_error():
         population_log_likelihood(_log_pop(THETA), log_old)
     res = jax.jit(population_log_likelihood)(_log_pop(THETA), log_old)
     assert np.isnan(res.log_likelihood)  # under jit: flagged, not +inf
+
+
+def test_a_found_injection_where_the_draw_density_is_zero_is_an_input_error():
+    with pytest.raises(ValueError, match=r"log_draw is -inf \(density 0\) at sample\(s\) \[1\]"):
+        detection_efficiency(jnp.zeros(3), jnp.array([0.0, -jnp.inf, 0.0]), num_injections=5)
