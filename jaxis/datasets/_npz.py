@@ -37,9 +37,8 @@ def read_arrays(file: Path, keys: Optional[Sequence[str]] = None) -> dict[str, n
             f"{file} lacks the array(s) {', '.join(missing)} (it holds "
             f"{', '.join(present) or 'none'}). {_FIX}"
         ) from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
-        reason = " ".join(str(error).split())
-        raise ValueError(f"{file} is not a readable .npz archive ({reason}). {_FIX}") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile):  # numpy talks of pickles
+        raise ValueError(f"{file} is not a readable .npz archive of arrays. {_FIX}") from None
 
 
 def read_split(file: Path, names: dict[str, str]) -> tuple[dict, dict]:
