@@ -94,6 +94,7 @@ def mpis(
     *,
     K: int,
     memory_budget: Optional[int] = None,
+    check_memory: bool = True,
 ) -> Callable[..., MPTrace]:
     """Build ``run(rng_key, *args, **kwargs) -> MPTrace`` for massively parallel IS.
 
@@ -106,6 +107,8 @@ def mpis(
             contraction, as XLA allocates them (default: 80% of the memory available on
             the default device when the run is first called). Checked before anything
             runs; if it does not fit, a ``ValueError`` names the largest K that does.
+        check_memory: ``False`` skips that check (for a caller that compiles and checks
+            the whole computation the run is part of, as ``jaxis run`` does).
 
     Example:
         >>> run = mpis(model, K=10)
@@ -115,6 +118,8 @@ def mpis(
     if memory_budget is not None:
         resolve_budget(memory_budget)
 
+    if not check_memory:
+        return _build(model, guide, K, None)
     relower = lambda k, key, a, kw: _build(model, guide, k, None).lower(key, *a, **kw)
     return _build(model, guide, K, budget_guard("MP IS", K, memory_budget, mp_peak, relower))
 
@@ -128,6 +133,8 @@ def mp_peak(lowered) -> int:
     from .queries._moments import log_evidence  # the query stage builds on this one
 
     run = lowered.compile()
+    if not lowered.out_info.log_factors:  # nothing to contract
+        return compiled_peak(run) + RUNTIME_ALLOWANCE
     contraction = log_evidence.lower(lowered.out_info).compile()
     stats = run.memory_analysis()
     after = (compiled_peak(run) - stats.temp_size_in_bytes

@@ -7,8 +7,10 @@
 
 ``run`` prints a table and writes ``results.json``, ``config.yaml`` and PNG plots into a
 new folder (the config's ``out_dir``, or ``--out``; never an existing one). Bad input
-(a config error, missing data, a K too large for memory) is one message on stderr and
-exit status 2. Compiled functions are kept in JAX's persistent compilation cache
+(a config error, a missing, unreadable or incomplete data file, a K too large for memory)
+is one message on stderr and exit status 2, before the first run. Ctrl-C stops cleanly
+with exit status 130, saying which rows were complete; nothing is saved then (a results
+folder appears complete or not at all). Compiled functions are kept in JAX's persistent compilation cache
 (``$JAXIS_CACHE_DIR``, default ``~/.cache/jaxis/jax``; set it empty to turn the cache
 off), so a repeated run skips most of its compile time.
 """
@@ -20,12 +22,14 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import NoReturn, Optional, Sequence
 
 from .config import load_config
 from .models import REGISTRY
 
 _REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
 
 
 def shipped_configs() -> list[tuple[Path, str]]:
@@ -77,7 +81,10 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     result = run_experiment(
         cfg, progress=not args.no_progress, command=shlex.join(["jaxis", *argv])
     )
-    folder = save_result(result, args.out)
+    try:
+        folder = save_result(result, args.out)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt("interrupted while saving the results") from None
     print(format_table(result))
     print(f"\nWrote {folder}/ (results.json, config.yaml, plots) "
           f"in {time.perf_counter() - start:.1f} s")
@@ -112,7 +119,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ValueError as error:
         print(f"jaxis: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as stop:
+        print(f"jaxis: {str(stop) or 'interrupted'}. Nothing was saved.", file=sys.stderr)
+        return INTERRUPTED
+
+
+def script() -> NoReturn:
+    """The ``jaxis`` console script: ``sys.exit(main())``, except after Ctrl-C, where the
+    process ends at once: XLA's compiler threads may still be running, and tearing the
+    interpreter down under them can crash it (a segfault instead of exit status 130)."""
+    status = main()
+    if status == INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    script()

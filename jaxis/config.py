@@ -6,7 +6,8 @@ the methods to run and the output folder. ``configs/*.yaml`` in the repository h
 experiment; :data:`DEFAULT_CONFIG` (synthetic chimpanzee-structured data, a few ``K``,
 well under a minute) ships inside the package.
 
-Every problem is a ``ValueError`` naming the key and the fix. Overrides use the CLI's
+Every problem is a ``ValueError`` naming the key and the fix: a method the runner cannot
+run, a data file that is missing, unreadable or lacks an array. Overrides use the CLI's
 ``--set key=value`` syntax: values are parsed as YAML and dotted keys reach into sections.
 
 Example:
@@ -25,10 +26,6 @@ import yaml
 
 from .datasets import check_dataset_options, load_dataset, synthetic_sizes
 from .models import REGISTRY
-
-METHODS = ("mp_is", "global_is", "prior_swap", "hierarchical_recycling", "nested_sampling")
-"""Method names a config may list."""
-
 
 def _check(key: str, ok: bool, value: Any, expected: str, example: str) -> None:
     if not ok:
@@ -73,9 +70,12 @@ def _positive_ints(key: str, v: Any, example: str) -> tuple[int, ...]:
 
 
 def _methods(key: str, v: Any, example: str) -> tuple[str, ...]:
-    ok = isinstance(v, (list, tuple)) and len(v) > 0 and all(m in METHODS for m in v)
-    _check(key, ok, v, f"a non-empty list drawn from {list(METHODS)}", example)
-    return tuple(v)
+    """A non-empty list of methods the runner can run (the runner's own list)."""
+    from .experiments._metrics import check_methods  # lazy: the runner imports this module
+
+    ok = isinstance(v, (list, tuple)) and len(v) > 0 and all(isinstance(m, str) for m in v)
+    _check(key, ok, v, "a non-empty list of method names", example)
+    return check_methods(tuple(v))
 
 
 def _int_map(key: str, v: Any, example: str) -> dict[str, int]:
@@ -129,7 +129,7 @@ class Config:
         num_runs: repeats of each experiment (for standard errors).
         num_posterior_samples: posterior samples per run (predictive log-likelihood).
         seed: the root PRNG seed.
-        methods: methods to run, from :data:`METHODS`.
+        methods: methods to run, from :data:`jaxis.experiments.METHOD_LABELS`.
         out_dir: output folder.
     """
 
@@ -209,6 +209,8 @@ def _validate(cfg: Config, *, check_paths: bool) -> Config:
             raise ValueError(
                 f"dataset.path: {error}\nOr use synthetic data: --set dataset.synthetic=true."
             ) from None
+        except ValueError as error:  # a file that is there but unreadable or incomplete
+            raise ValueError(f"dataset.path: {error}") from None
     return cfg
 
 

@@ -19,3 +19,16 @@ def float32():
     """Run the test body with 64-bit types disabled (float32 defaults)."""
     with jax.enable_x64(False):
         yield
+
+
+@pytest.fixture
+def tiny_yaml(tmp_path, monkeypatch):
+    """The tiny experiment config (``tests/experiments/tiny.py``) as a YAML file."""
+    import yaml
+
+    from tests.experiments.tiny import TINY
+
+    monkeypatch.setenv("JAXIS_CACHE_DIR", "")  # keep the user's cache out of the tests
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    return path

@@ -3,19 +3,9 @@ import json
 import re
 
 import pytest
-import yaml
 
 from jaxis.cli import main
 from jaxis.models import REGISTRY
-from tests.experiments.tiny import TINY
-
-
-@pytest.fixture
-def tiny_yaml(tmp_path, monkeypatch):
-    monkeypatch.setenv("JAXIS_CACHE_DIR", "")  # keep the user's cache out of the tests
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(TINY))
-    return path
 
 
 def test_run_with_overrides_prints_the_table_and_writes_new_folders(tiny_yaml, tmp_path, capsys):

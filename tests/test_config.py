@@ -81,9 +81,10 @@ BAD = [
     ),
     (
         _raw(model="prior_swap", dataset__name="prior_swap", dataset__synthetic=False,
-             methods=["prior_swap"]),
+             methods=["mp_is"]),
         "dataset.synthetic",
     ),
+    (_raw(methods=["mp_is", "prior_swap"]), "methods"),  # valid configs are runnable
 ]
 
 

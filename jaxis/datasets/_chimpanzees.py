@@ -19,6 +19,7 @@ from typing import Optional
 import numpy as np
 
 from ._model_data import ModelData, make_model_data
+from ._npz import read_split
 from ._paths import PathLike, data_file
 
 NUM_TRAIN_REPEATS = 10
@@ -27,19 +28,13 @@ _CSV_COLUMNS = ("actor", "block", "trial", "condition", "prosoc_left", "pulled_l
 
 def _paper_layout(path: Optional[PathLike]) -> ModelData:
     file = data_file("chimpanzees.npz", path=path)
-    with np.load(file) as npz:
-        split = {
-            part: {
-                "condition": npz[f"condition_{part}"],
-                "prosoc_left": npz[f"prosoc_left_{part}"],
-                "obs": npz[f"data_{part}"],
-            }
-            for part in ("train", "test")
-        }
+    train, test = read_split(
+        file, {"condition": "condition", "prosoc_left": "prosoc_left", "obs": "data"}
+    )
     return make_model_data(
         "chimpanzees",
-        split["train"],
-        split["test"],
+        train,
+        test,
         description=f"{file} (paper layout: the 'blocks' axis mixes condition and block pairs)",
     )
 

@@ -25,21 +25,15 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
-
 from ._model_data import ModelData, make_model_data
+from ._npz import read_split
 from ._paths import PathLike, data_file
 
 
 def _load_parts(filename: str, path: Optional[PathLike], names: dict[str, str]):
     """``(file, train, test)``: arrays ``{arg: npz[f"{stem}_{part}"]}`` for part in train/test."""
     file = data_file(filename, path=path)
-    with np.load(file) as npz:
-        parts = [
-            {arg: npz[f"{stem}_{part}"] for arg, stem in names.items()}
-            for part in ("train", "test")
-        ]
-    return (file, *parts)
+    return (file, *read_split(file, names))
 
 
 def load_bus_breakdown(*, path: Optional[PathLike] = None, run: int = 0) -> ModelData:

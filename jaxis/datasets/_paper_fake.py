@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
-
 from ..models import get_model, site_shapes
 from ._model_data import ModelData, heldout_axis, split_model_data
+from ._npz import read_arrays
 from ._paths import PathLike, data_file
 
 PAPER_SITE_NAMES: dict[str, dict[str, Optional[str]]] = {
@@ -50,8 +49,7 @@ def load_paper_fake_data(name: str, *, path: Optional[PathLike] = None) -> Model
             f"{', '.join(PAPER_SITE_NAMES)}."
         )
     file = data_file(f"{name}_FAKE_DATA.npz", path=path)
-    with np.load(file) as npz:
-        arrays = {k: npz[k] for k in npz.files}
+    arrays = read_arrays(file)
     all_data = {k.split("__", 1)[1]: v for k, v in arrays.items() if k.startswith("cov_all__")}
     all_data["obs"] = arrays["obs_all"]
     renames = PAPER_SITE_NAMES[name]

@@ -106,7 +106,9 @@ def stability(
 
     Returns:
         ``Stability(slope, slope_se, stable)``; ``slope = inf`` where ``log q`` is constant
-        over the tail (a bounded ratio) and samples with ``p = 0`` are left out.
+        over the tail (a bounded ratio) and samples with ``p = 0`` are left out. A NaN
+        anywhere in ``log p`` or ``log q`` gives NaN; fewer than 2 usable tail points give
+        a NaN slope, fewer than 3 a NaN standard error (``stable`` is then False).
 
     Example:
         >>> stability(log_p, log_q).stable
@@ -131,23 +133,29 @@ def stability(
     safe_slope = jnp.where(positive, slope, 0.0)
     resid = jnp.sum((dy - safe_slope * dx) ** 2) / jnp.maximum(count - 2.0, 1.0)
     slope_se = jnp.where(positive, jnp.sqrt(resid / jnp.where(positive, sxx, 1.0)), 0.0)
+    any_nan = jnp.any(jnp.isnan(log_q)) | jnp.any(jnp.isnan(log_p))
+    slope = jnp.where(any_nan | (count < 2), jnp.nan, slope)
+    slope_se = jnp.where(any_nan | (count < 3), jnp.nan, slope_se)
     return Stability(slope, slope_se, slope >= 1.0)
 
 
 def ess_curve(ws: WeightedSamples) -> Array:
-    """``(N,)`` Kish ESS of the first ``n`` samples, ``n = 1..N`` (0 while no mass).
+    """``(N,)`` Kish ESS of the first ``n`` samples, ``n = 1..N``, each in ``[1, n]``.
+
+    NaN while the first ``n`` weights are all zero, and from a NaN or ``+inf`` weight on.
 
     Example:
         >>> curve = ess_curve(ws)   # plot against jnp.arange(1, N + 1)
     """
     lw = ws.log_weights
-    top = jax.lax.stop_gradient(jnp.max(lw))
+    top = jax.lax.stop_gradient(jnp.max(lw, initial=-jnp.inf))
     lw = lw - jnp.where(jnp.isfinite(top), top, 0.0)
     log_s1 = jax.lax.cumlogsumexp(lw)
     log_s2 = jax.lax.cumlogsumexp(2.0 * lw)
     has_mass = log_s1 > -jnp.inf
-    log_ess = jnp.where(has_mass, 2.0 * log_s1 - jnp.where(has_mass, log_s2, 0.0), -jnp.inf)
-    return jnp.exp(log_ess)
+    log_ess = jnp.where(has_mass, 2.0 * log_s1 - jnp.where(has_mass, log_s2, 0.0), jnp.nan)
+    n = jnp.arange(1, ws.num_samples + 1, dtype=log_ess.dtype)
+    return jnp.clip(jnp.exp(log_ess), 1.0, n)
 
 
 class WeightSummary(NamedTuple):

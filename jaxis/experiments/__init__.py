@@ -21,7 +21,6 @@ from ._metrics import METHOD_LABELS as METHOD_LABELS
 from ._plots import FIGURES as FIGURES
 from ._plots import plot_metric as plot_metric
 from ._results import RESULTS_FILE as RESULTS_FILE
-from ._results import new_run_dir as new_run_dir
 from ._results import result_to_dict as result_to_dict
 from ._results import save_result as save_result
 from ._runner import ExperimentResult as ExperimentResult
@@ -38,7 +37,6 @@ __all__ = [
     "format_table",
     "load_experiment_data",
     "mean_se",
-    "new_run_dir",
     "plot_metric",
     "result_to_dict",
     "run_experiment",

@@ -1,9 +1,11 @@
 """One row of an experiment: a method at one K, compiled once, run ``num_runs`` times.
 
 Each run is one call of the method's jitted metrics function (:mod:`._metrics`) of
-``(rng_key, train, all)``. Every row is traced first (:func:`check_row`: bad input and a K
-too large for memory fail there, before any work), then compiled ahead of time and timed
-on its own; each run's wall time is warm. Traced and compiled functions are cached per
+``(rng_key, train, all)``. Every row is traced and compiled first (:func:`check_row`: bad
+input and a K too large for memory fail there, before any run), then timed on its own;
+each run's wall time is warm. The memory check reads XLA's own estimate of the compiled
+run (arguments, outputs and temporaries) and compares it with 80% of the memory available,
+so it covers every method (global IS holds all K joint draws at once). Traced and compiled functions are cached per
 process, model, method, K and data shapes, so repeated experiments do not recompile.
 """
 from __future__ import annotations
@@ -18,6 +20,13 @@ from typing import Callable, Mapping, Optional
 import jax
 import numpy as np
 
+from .._memory import (
+    RUNTIME_ALLOWANCE,
+    compiled_peak,
+    largest_fitting,
+    over_budget_message,
+    resolve_budget,
+)
 from ..models import get_model
 from ._data import ExperimentData
 from ._metrics import BUILDERS, METHOD_LABELS
@@ -104,12 +113,32 @@ def _compiled(*row_key):
     return lowered.compile(), trace_s + time.perf_counter() - start
 
 
+def _row_peak(*row_key) -> int:
+    """Peak bytes of one run of a row, from XLA's buffer assignment (see ``jaxis._memory``)."""
+    return compiled_peak(_compiled(*row_key)[0]) + RUNTIME_ALLOWANCE
+
+
+def _check_fits(method: str, K: int, model: str, data: ExperimentData, num_draws: int) -> None:
+    """``ValueError`` naming the config key and the largest K that fits, if one run of the
+    row needs more than 80% of the memory available now."""
+    need = _row_peak(*_row_key(method, K, model, data, num_draws))
+    budget = resolve_budget(None)
+    if need > budget:
+        key = "K" if method == "mp_is" else "global_is_K"
+        at = lambda k: _row_peak(*_row_key(method, k, model, data, num_draws))
+        fits = largest_fitting(at, K, need, budget)
+        raise ValueError(f"{key}: " + over_budget_message(METHOD_LABELS[method], K, need,
+                                                          budget, fits)
+                         + f" Fix: use smaller {key} values, e.g. --set '{key}=[{fits}]'.")
+
+
 def check_row(
     method: str, K: int, model: str, data: ExperimentData, *, num_posterior_samples: int
 ) -> None:
-    """Trace ``method`` at ``K`` without running it: raises ``ValueError`` for bad input or a
-    K too large for memory (the trace is kept for :func:`measure_row`)."""
-    _lowered(*_row_key(method, K, model, data, num_posterior_samples))
+    """Trace and compile ``method`` at ``K`` without running it: raises ``ValueError`` for
+    bad input or a row too large for memory (the compiled function is kept for
+    :func:`measure_row`)."""
+    _check_fits(method, K, model, data, num_posterior_samples)
 
 
 def _reset_peak_rss() -> None:

@@ -4,12 +4,17 @@
 date, command), the data description, the exact and published evidence where known,
 every row's per-run values with their mean and standard error, and which figure plots
 what. Non-finite numbers are written as ``null``. An existing folder is never reused:
-``results/chimp`` becomes ``results/chimp-1``, ``results/chimp-2``, ...
+``results/chimp`` becomes ``results/chimp-1``, ``results/chimp-2``, ... The folder appears
+complete or not at all: everything is written into a hidden staging folder beside it
+(``.chimp.incomplete-...``), renamed when complete and removed if saving fails or is
+interrupted.
 """
 from __future__ import annotations
 
 import json
 import math
+import shutil
+import uuid
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -23,18 +28,19 @@ from ._runner import ExperimentResult
 RESULTS_FILE = "results.json"
 
 
-def new_run_dir(base: Union[str, Path]) -> Path:
-    """Create and return ``base``, or ``base-1``, ``base-2``, ... if it already exists."""
-    base = Path(base)
-    base.parent.mkdir(parents=True, exist_ok=True)
-    candidate, suffix = base, 0
+def _publish(staging: Path, base: Path) -> Path:
+    """Rename the complete ``staging`` folder to ``base``, or ``base-1``, ``base-2``, ...
+    (the first name not taken); return the new name."""
+    suffix = 0
     while True:
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            suffix += 1
-            candidate = base.with_name(f"{base.name}-{suffix}")
+        candidate = base.with_name(f"{base.name}-{suffix}") if suffix else base
+        if not candidate.exists():
+            try:
+                staging.rename(candidate)
+                return candidate
+            except OSError:  # taken in the meantime
+                pass
+        suffix += 1
 
 
 def _number(x: Any) -> Optional[float]:
@@ -85,10 +91,21 @@ def result_to_dict(result: ExperimentResult, figures: tuple[str, ...] = ()) -> d
 
 
 def save_result(result: ExperimentResult, out_dir: Optional[Union[str, Path]] = None) -> Path:
-    """Write ``result`` into a new folder (default: the config's ``out_dir``); return it."""
-    folder = new_run_dir(out_dir if out_dir is not None else result.config.out_dir)
-    figures = tuple(path.name for path in save_plots(result, folder))
-    (folder / "config.yaml").write_text(dump_config(result.config))
-    text = json.dumps(result_to_dict(result, figures), indent=2, allow_nan=False)
-    (folder / RESULTS_FILE).write_text(text + "\n")
-    return folder
+    """Write ``result`` into a new folder (default: the config's ``out_dir``); return it.
+
+    The folder is renamed into place only once every file is written (see the module
+    docstring), so an interrupted save leaves nothing behind.
+    """
+    base = Path(out_dir if out_dir is not None else result.config.out_dir)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    staging = base.with_name(f".{base.name}.incomplete-{uuid.uuid4().hex[:12]}")
+    staging.mkdir()
+    try:
+        figures = tuple(path.name for path in save_plots(result, staging))
+        (staging / "config.yaml").write_text(dump_config(result.config))
+        text = json.dumps(result_to_dict(result, figures), indent=2, allow_nan=False)
+        (staging / RESULTS_FILE).write_text(text + "\n")
+        return _publish(staging, base)
+    except BaseException:  # Ctrl-C included: no half-written results folder
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

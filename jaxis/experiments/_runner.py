@@ -27,7 +27,7 @@ from ..config import Config
 from ..models import PaperResult, get_model
 from ._data import ExperimentData, load_experiment_data
 from ._measure import Row, check_row, measure_row
-from ._metrics import METHOD_LABELS
+from ._metrics import METHOD_LABELS, check_methods
 
 
 @dataclass(frozen=True)
@@ -96,15 +96,8 @@ def _paper_elbo(cfg: Config) -> Optional[PaperResult]:
 
 
 def _plan(cfg: Config) -> list[tuple[str, int]]:
-    unknown = [m for m in cfg.methods if m not in METHOD_LABELS]
-    if unknown:
-        raise ValueError(
-            f"methods: the runner measures {', '.join(METHOD_LABELS)}, not {unknown[0]}. "
-            "Fix: --set 'methods=[mp_is, global_is]' (the blog's weight transforms are "
-            "shown end to end in notebooks/blog_importance_sampling.ipynb)."
-        )
     Ks = {"mp_is": cfg.K, "global_is": cfg.global_is_K}
-    return [(method, K) for method in cfg.methods for K in Ks[method]]
+    return [(method, K) for method in check_methods(cfg.methods) for K in Ks[method]]
 
 
 def run_experiment(
@@ -119,28 +112,37 @@ def run_experiment(
 
     Raises:
         ValueError: a method the runner does not measure, missing data, or a K too large
-            for memory (the message says how large K may be); every row is traced before
-            the first one runs, so these come before any work is done.
+            for memory (the message says how large K may be); every row is traced and
+            compiled before the first one runs, so these come before any work is done.
+        KeyboardInterrupt: on Ctrl-C, with a message saying which rows were complete.
     """
     plan = _plan(cfg)
     env = environment(command)
     root = jax.random.PRNGKey(cfg.seed)
-    data = load_experiment_data(cfg, jax.random.fold_in(root, 0))
-    for method, K in plan:  # fail before any work if some K cannot run (e.g. memory)
-        check_row(method, K, cfg.model, data, num_posterior_samples=cfg.num_posterior_samples)
-    rows = []
-    with tqdm(total=len(plan) * cfg.num_runs, unit="run", disable=not progress) as bar:
-        for method, K in plan:
-            bar.set_description(f"{METHOD_LABELS[method]} K={K}")
-            stream = jax.random.fold_in(root, 1 + list(METHOD_LABELS).index(method))
-            keys = jax.random.split(jax.random.fold_in(stream, K), cfg.num_runs)
-            rows.append(
-                measure_row(
-                    method, K, cfg.model, data, keys,
-                    num_posterior_samples=cfg.num_posterior_samples,
-                    on_run=lambda: bar.update(1),
+    stage, rows = "while loading the data and compiling", []
+    try:
+        data = load_experiment_data(cfg, jax.random.fold_in(root, 0))
+        for method, K in plan:  # fail before any work if some K cannot run (e.g. memory)
+            check_row(method, K, cfg.model, data,
+                      num_posterior_samples=cfg.num_posterior_samples)
+        with tqdm(total=len(plan) * cfg.num_runs, unit="run", disable=not progress) as bar:
+            for method, K in plan:
+                stage = f"during {METHOD_LABELS[method]} K={K}"
+                bar.set_description(f"{METHOD_LABELS[method]} K={K}")
+                stream = jax.random.fold_in(root, 1 + list(METHOD_LABELS).index(method))
+                keys = jax.random.split(jax.random.fold_in(stream, K), cfg.num_runs)
+                rows.append(
+                    measure_row(
+                        method, K, cfg.model, data, keys,
+                        num_posterior_samples=cfg.num_posterior_samples,
+                        on_run=lambda: bar.update(1),
+                    )
                 )
-            )
+    except KeyboardInterrupt:
+        done = ", ".join(f"{row.label} K={row.K}" for row in rows) or "none"
+        raise KeyboardInterrupt(
+            f"interrupted {stage}; {len(rows)} of {len(plan)} rows were complete ({done})"
+        ) from None
     return ExperimentResult(
         config=cfg,
         data=data,

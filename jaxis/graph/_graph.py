@@ -84,7 +84,7 @@ class FactorGraph(NamedTuple):
         for lat in self.latents:
             if lat.name == name:
                 return lat
-        raise KeyError(
+        raise ValueError(
             f"{name!r} is not a latent site; latent sites are {[l.name for l in self.latents]}."
         )
 

@@ -32,6 +32,11 @@ def to_arviz(mpt: MPTrace, draws: dict, *, log_likelihood: Optional[dict] = None
 
     ``sample_stats`` holds the MP log evidence (the same for every draw).
     """
+    if not draws:
+        raise ValueError(
+            "draws is empty: the model has no latent sites, so there is no posterior to "
+            "convert (pass sample_posterior(key, mpt, n) of a model with latents)."
+        )
     import arviz as az
 
     posterior = {k: np.asarray(v)[None] for k, v in draws.items()}

@@ -33,6 +33,11 @@ def posterior_grad(f: Callable, J0):
 @jax.jit
 def log_evidence(mpt: MPTrace) -> jax.Array:
     """``log`` of the MP marginal-likelihood estimate (the MP ELBO when averaged)."""
+    if not mpt.log_factors:  # static: the graph's factor list
+        raise ValueError(
+            "log_evidence: the model has no sample or factor sites, so there is nothing to "
+            "estimate; check the model and the arguments passed to run(...)."
+        )
     return log_z(mpt.graph, mpt.log_factors)
 
 
@@ -126,7 +131,9 @@ def marginals(mpt: MPTrace, sites: Optional[Sequence[str]] = None) -> dict[str, 
     """Marginal importance weights ``P_z(k_i)``: ``site -> (K, *batch_shape)``, summing to 1.
 
     One backward pass of ``log_z`` with a source ``J_{k_i}`` per requested latent.
+    ``sites``: latent names (a single name is one site).
     """
+    sites = (sites,) if isinstance(sites, str) else sites
     graph = mpt.graph
     names = [l.name for l in graph.latents] if sites is None else list(sites)
     for n in names:

@@ -22,6 +22,7 @@ from numpyro.primitives import Messenger
 
 from .._mpis import MPTrace
 from ..trace._parallel_trace import site_log_prob
+from ..weighted._checks import check_count
 from ._sample import sample_posterior
 
 Args = Union[tuple, dict]
@@ -89,6 +90,32 @@ def _observed_log_lik(model, values, key, args: Args) -> jax.Array:
                if s["type"] == "sample" and s["is_observed"])
 
 
+def _observed_shapes(model: Callable, args: Args) -> dict:
+    """Shapes of the observed sites of ``model(*args)``, traced abstractly (no allocation)."""
+    a, kw = _split(args)
+
+    def observed():
+        tr = handlers.trace(handlers.seed(model, 0)).get_trace(*a, **kw)
+        return {n: s["value"] for n, s in tr.items() if s["type"] == "sample" and s["is_observed"]}
+
+    return {n: v.shape for n, v in jax.eval_shape(observed).items()}
+
+
+def _check_train_within_all(model: Callable, train_args: Args, all_args: Args) -> None:
+    """``ValueError`` unless every observed site of the training data is a sub-plate of
+    (no larger along any dim than) the same site of the full data."""
+    train, full = _observed_shapes(model, train_args), _observed_shapes(model, all_args)
+    for name, shape in train.items():
+        other = full.get(name)
+        if other is None or len(other) != len(shape) or any(t > f for t, f in zip(shape, other)):
+            raise ValueError(
+                f"train_args / all_args: observed site {name!r} has shape {shape} in the "
+                f"training data but {other} in all the data; all_args must hold the training "
+                "data plus the held-out data (every plate at least as large). Were the two "
+                "arguments swapped?"
+            )
+
+
 def predictive_log_likelihood_from_draws(
     rng_key: jax.Array, draws: dict, model: Callable, train_args: Args, all_args: Args
 ) -> jax.Array:
@@ -102,7 +129,11 @@ def predictive_log_likelihood_from_draws(
         >>> draws = ws.resample(key, 100).samples
         >>> predictive_log_likelihood_from_draws(key2, draws, model, train, full)
     """
-    num_samples = jax.tree_util.tree_leaves(draws)[0].shape[0]
+    leaves = jax.tree_util.tree_leaves(draws)
+    if not leaves or leaves[0].shape[0] == 0:
+        raise ValueError("draws is empty: pass at least one posterior draw per site.")
+    _check_train_within_all(model, train_args, all_args)
+    num_samples = leaves[0].shape[0]
 
     def one(key, d):
         k1, k2 = jax.random.split(key)
@@ -124,8 +155,11 @@ def predictive_log_likelihood(
     """``logmeanexp_n [log p(y_all | z_n) - log p(y_train | z_n)]`` over posterior draws.
 
     ``train_args`` / ``all_args``: the model's arguments (a tuple, or a dict of keyword
-    arguments) for the training data and for training + held-out data.
+    arguments) for the training data and for training + held-out data; every observed
+    site of the training data must be a sub-plate of the full data's (``ValueError``).
     """
+    check_count(num_samples, "num_samples")
+    _check_train_within_all(model, train_args, all_args)
     draw_key, run_key = jax.random.split(rng_key)
     draws = sample_posterior(draw_key, mpt, num_samples)
     return predictive_log_likelihood_from_draws(run_key, draws, model, train_args, all_args)

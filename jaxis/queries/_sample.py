@@ -21,6 +21,7 @@ from .._mpis import MPTrace
 from ..contract._log_z import forward_terms, term_specs
 from ..contract._plan import plan_contraction
 from ..graph._graph import FactorGraph
+from ..weighted._checks import check_count
 from ._moments import log_evidence
 
 
@@ -50,6 +51,7 @@ def sample_indices(rng_key: jax.Array, mpt: MPTrace, num_samples: int) -> dict:
     Every index is ``-1`` when there is no posterior to draw from (``log_evidence`` is
     ``-inf``, or NaN).
     """
+    check_count(num_samples, "num_samples")
     graph = mpt.graph
     steps = plan_contraction(graph, term_specs(graph))
     terms = forward_terms(graph, mpt.log_factors)

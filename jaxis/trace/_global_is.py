@@ -27,6 +27,7 @@ def global_is(
     *,
     K: int,
     memory_budget: Optional[int] = None,
+    check_memory: bool = True,
 ) -> Callable[..., WeightedSamples]:
     """Build ``run(rng_key, *args, **kwargs) -> WeightedSamples`` with K joint draws.
 
@@ -37,6 +38,8 @@ def global_is(
         memory_budget: bytes allowed at the run's peak, as XLA allocates it (default: 80%
             of the memory available when the run is first called); checked before the
             run, naming the largest K that fits.
+        check_memory: ``False`` skips that check (for a caller that checks the whole
+            computation the run is part of).
 
     Example:
         >>> ws = global_is(model, K=1000)(jax.random.PRNGKey(0), data)
@@ -47,6 +50,8 @@ def global_is(
     if memory_budget is not None:
         resolve_budget(memory_budget)
 
+    if not check_memory:
+        return _build(model, guide, K, None)
     peak = lambda lowered: compiled_peak(lowered.compile()) + RUNTIME_ALLOWANCE
     relower = lambda k, key, a, kw: _build(model, guide, k, None).lower(key, *a, **kw)
     return _build(model, guide, K, budget_guard("Global IS", K, memory_budget, peak, relower))

@@ -2,10 +2,10 @@
 from ._reweight import log_marginal_quadrature as log_marginal_quadrature
 from ._reweight import marginal_replace as marginal_replace
 from ._nested import from_nested as from_nested
-from ._nested import from_blackjax as from_blackjax
-from ._nested import from_dynesty as from_dynesty
-from ._nested import from_jaxns as from_jaxns
-from ._nested import from_ultranest as from_ultranest
+from ._nested_adapters import from_blackjax as from_blackjax
+from ._nested_adapters import from_dynesty as from_dynesty
+from ._nested_adapters import from_jaxns as from_jaxns
+from ._nested_adapters import from_ultranest as from_ultranest
 from ._population import PopulationLikelihood as PopulationLikelihood
 from ._population import SelectionEfficiency as SelectionEfficiency
 from ._population import detection_efficiency as detection_efficiency

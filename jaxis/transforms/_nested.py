@@ -25,17 +25,13 @@ Live-point counts ``n_i`` are needed for the volume uncertainty
 one live point for the other schedules, provided the final live points are included (as
 every tool here reports them).
 
-Adapters read the samplers' outputs by field name on the host (no sampler is imported):
-
-- dynesty ``Results``: ``samples``, ``logl``, ``logvol``, ``logwt``, ``samples_n``
-  (dynamic runs) or ``nlive``/``niter`` (static runs; final live points ``n = nlive..1``);
-- jaxns ``NestedSamplerResults``: ``samples``, ``log_L_samples``, ``log_dp_mean``,
-  ``num_live_points_per_sample``, first ``total_num_samples`` rows;
-- blackjax ``NSInfo`` (``blackjax.ns.utils.finalise``): ``particles``, ``loglikelihood``,
-  ``loglikelihood_birth``; sorted by likelihood, ``n_i = #{births < L_i} - #{deaths < L_i}``
-  (Fowlie, Handley & Su 2021) and ``log X_i = -sum_{k<=i} 1/n_k``;
-- UltraNest result dict: ``weighted_samples`` (``points``, ``logl``, normalised
-  ``weights``) and ``logz`` to restore their scale.
+Input checks: the rows are sorted by likelihood (ties, a likelihood plateau, by falling
+volume), so dead points given in any order, each with its own volume, weight and
+live-point count, are what the user meant;
+after sorting, ``log X`` must not rise and must be ``<= 0``, likelihoods must not be NaN,
+and ``num_live >= 1``. Violations raise a ``ValueError`` naming the argument (under jit:
+NaN weights, or NaN live-point counts). The samplers' adapters live in
+``_nested_adapters``.
 
 References: Skilling (2006), Bayesian Anal. 1, 833; Chopin & Robert (2010), *Properties
 of nested sampling*, Biometrika 97, 741; Speagle (2020), MNRAS 493, 3132 (dynesty);
@@ -45,33 +41,64 @@ Walter (2017), *Point process-based Monte Carlo estimation*, Stat. Comput. 27, 2
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Mapping, Optional, Union
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from ..weighted._checks import concrete, where_listed
 from ..weighted._nested_samples import NestedSamples, log_volume_widths
 
 Array = jax.Array
 
-__all__ = [
-    "from_nested",
-    "infer_num_live",
-    "from_dynesty",
-    "from_jaxns",
-    "from_blackjax",
-    "from_ultranest",
-]
+__all__ = ["from_nested", "infer_num_live"]
 
 
 def infer_num_live(log_widths: Array) -> Array:
     """``n_i = X_{i-1} / dX_i - 1`` with ``X_{i-1} = sum_{k >= i} dX_k`` (at least 1)."""
     log_widths = jnp.asarray(log_widths)
     log_x_prev = jax.lax.cumlogsumexp(log_widths, reverse=True)
-    finite = jnp.isfinite(log_widths)
-    gap = jnp.where(finite, log_x_prev - jnp.where(finite, log_widths, 0.0), 0.0)
+    empty = log_widths == -jnp.inf
+    gap = jnp.where(empty, 0.0, log_x_prev - jnp.where(empty, 0.0, log_widths))
     return jnp.maximum(jnp.expm1(gap), 1.0)
+
+
+def _check_num_live(num_live: Union[int, Array], shape: tuple, dtype) -> Array:
+    """``num_live`` broadcast to one count per dead point; each count must be ``>= 1``."""
+    num_live = jnp.asarray(num_live, dtype)
+    if num_live.shape not in ((), shape):
+        raise ValueError(
+            f"num_live must be a scalar or have one entry per dead point, shape {shape}, "
+            f"got shape {num_live.shape}."
+        )
+    too_few = num_live < 1
+    if concrete(num_live) and bool(jnp.any(too_few)):
+        raise ValueError(
+            f"num_live must be >= 1 (live points when each point died), got "
+            f"{float(jnp.min(num_live))} at dead point(s) "
+            f"{where_listed(jnp.broadcast_to(too_few, shape))}."
+        )
+    return jnp.broadcast_to(jnp.where(too_few, jnp.nan, num_live), shape)
+
+
+def _sorted_by_likelihood(
+    log_l: Array, columns: dict, log_volume: Optional[Array]
+) -> tuple[Array, dict]:
+    """Rows in order of rising likelihood, ties by falling volume (else stable); unchanged
+    when already in that order."""
+    if concrete(log_l) and bool(jnp.any(jnp.isnan(log_l))):
+        raise ValueError(
+            f"log_likelihood is NaN at dead point(s) {where_listed(jnp.isnan(log_l))}; "
+            "every dead point needs a likelihood to be ordered and weighted."
+        )
+    if log_volume is None:
+        order = jnp.argsort(log_l, stable=True)
+    else:  # a plateau of equal likelihoods: the larger volume died first
+        order = jnp.lexsort((-jnp.asarray(log_volume), log_l))
+    if concrete(order) and bool(jnp.all(order == jnp.arange(order.shape[0]))):
+        return log_l, columns
+    take = lambda v: None if v is None else jnp.asarray(v)[order]
+    return log_l[order], jax.tree_util.tree_map(take, columns, is_leaf=lambda v: v is None)
 
 
 def from_nested(
@@ -86,17 +113,25 @@ def from_nested(
     """Weighted samples from a nested-sampling run (dead points plus final live points).
 
     Args:
-        samples: dict site -> ``(N, ...)``, in order of death (rising likelihood).
-        log_likelihood: ``(N,)`` ``log L_i`` of the run.
-        log_volume: ``(N,)`` ``log X_i``, prior volume inside each point's contour.
+        samples: dict site -> ``(N, ...)``, one row per dead point.
+        log_likelihood: ``(N,)`` ``log L_i`` of the run. Rows are sorted by it (ties by
+            falling ``log_volume``), together with every other per-point argument, so any
+            order is accepted.
+        log_volume: ``(N,)`` ``log X_i``, prior volume inside each point's contour; must
+            not rise with the likelihood and must be ``<= 0``.
         log_weights: ``(N,)`` the tool's log weights, used as given when passed.
-        num_live: live points when each point died (scalar or ``(N,)``); inferred from
-            the volumes when omitted (see module docstring).
+        num_live: live points when each point died (scalar or ``(N,)``, ``>= 1``);
+            inferred from the volumes when omitted (see module docstring).
         weights_include_likelihood: whether ``log_weights`` are ``log(L dX)`` (default) or
             ``log dX`` alone; only used when ``log_volume`` is not given.
 
     Returns:
-        ``NestedSamples`` with ``log_evidence() = logsumexp(log_weights)``.
+        ``NestedSamples`` with ``log_evidence() = logsumexp(log_weights)``, in order of
+        rising likelihood.
+
+    Raises:
+        ValueError: outside jit, for a NaN likelihood, volumes that rise or exceed 1, or
+            ``num_live < 1``. Under jit those give NaN weights (NaN ``num_live``).
 
     Example:
         >>> ws = from_nested({"x": x}, logl, log_volume=logX, num_live=500)
@@ -117,127 +152,31 @@ def from_nested(
             raise ValueError(
                 f"{name} must have log_likelihood's shape {log_l.shape}, got {jnp.shape(value)}."
             )
+    if num_live is not None:
+        num_live = _check_num_live(num_live, log_l.shape, jnp.result_type(log_l, float))
+    cols = dict(samples=dict(samples), log_volume=log_volume, log_weights=log_weights,
+                num_live=num_live)
+    log_l, cols = _sorted_by_likelihood(log_l, cols, log_volume)
+    log_volume, log_weights, num_live = cols["log_volume"], cols["log_weights"], cols["num_live"]
     if log_volume is not None:
+        log_volume = jnp.asarray(log_volume)
+        rises = jnp.diff(log_volume, prepend=jnp.zeros(1, log_volume.dtype)) > 0  # X_0 = 1
+        if concrete(log_volume) and bool(jnp.any(rises)):
+            raise ValueError(
+                f"log_volume must fall (or stay) as the likelihood rises, from log X_0 = 0; "
+                f"it rises at dead point(s) {where_listed(rises)} (after sorting by "
+                "log_likelihood). Fix: pass each point's own log X_i, in any order."
+            )
         log_widths = log_volume_widths(log_volume)
         weights = log_l + log_widths if log_weights is None else jnp.asarray(log_weights)
+        weights = jnp.where(jnp.any(rises), jnp.nan, weights)
     elif weights_include_likelihood:
         weights = jnp.asarray(log_weights)
-        finite = jnp.isfinite(log_l)
-        log_widths = jnp.where(finite, weights - jnp.where(finite, log_l, 0.0), -jnp.inf)
+        zero_l = log_l == -jnp.inf  # L = 0 leaves the shell unknown: no width
+        log_widths = jnp.where(zero_l, -jnp.inf, weights - jnp.where(zero_l, 0.0, log_l))
     else:
         log_widths = jnp.asarray(log_weights)
         weights = log_l + log_widths
     if num_live is None:
         num_live = infer_num_live(log_widths)
-    num_live = jnp.broadcast_to(jnp.asarray(num_live, weights.dtype), log_l.shape)
-    return NestedSamples(samples, weights, log_widths=log_widths, num_live=num_live)
-
-
-def _field(results: Any, name: str, source: str) -> Any:
-    """``results.name`` or ``results[name]``; a clear error naming the tool otherwise."""
-    try:
-        return getattr(results, name)
-    except (AttributeError, KeyError):
-        pass
-    try:
-        return results[name]
-    except (KeyError, TypeError, IndexError):
-        raise ValueError(
-            f"{source} output has no field {name!r}; pass the sampler's results object "
-            "itself (or call jaxis.from_nested with the arrays)."
-        ) from None
-
-
-def _has_field(results: Any, name: str) -> bool:
-    try:
-        _field(results, name, "")
-    except ValueError:
-        return False
-    return True
-
-
-def _columns(points: np.ndarray, names: Optional[Sequence[str]], default: str) -> dict:
-    """``(N, d)`` points to ``{name: (N,)}`` when names are given, else ``{default: points}``."""
-    points = np.asarray(points)
-    if names is None:
-        return {default: points}
-    if points.ndim != 2 or points.shape[1] != len(names):
-        raise ValueError(
-            f"names has {len(names)} entries but the points have shape {points.shape}; "
-            "give one name per column."
-        )
-    return {n: points[:, i] for i, n in enumerate(names)}
-
-
-def from_dynesty(results: Any, *, names: Optional[Sequence[str]] = None) -> NestedSamples:
-    """``NestedSamples`` from a dynesty ``Results`` (static or dynamic run)."""
-    logl = np.asarray(_field(results, "logl", "dynesty"))
-    if _has_field(results, "samples_n"):
-        num_live = np.asarray(_field(results, "samples_n", "dynesty"), float)
-    else:
-        nlive = int(_field(results, "nlive", "dynesty"))
-        niter = int(_field(results, "niter", "dynesty"))
-        if logl.shape[0] == niter:
-            num_live = np.full(niter, float(nlive))
-        elif logl.shape[0] == niter + nlive:
-            num_live = np.concatenate([np.full(niter, float(nlive)), np.arange(nlive, 0, -1.0)])
-        else:
-            raise ValueError(
-                f"dynesty results have {logl.shape[0]} samples, neither niter={niter} nor "
-                f"niter + nlive={niter + nlive}; pass samples_n or use jaxis.from_nested."
-            )
-    return from_nested(
-        _columns(_field(results, "samples", "dynesty"), names, "theta"),
-        logl,
-        log_volume=np.asarray(_field(results, "logvol", "dynesty")),
-        log_weights=np.asarray(_field(results, "logwt", "dynesty")),
-        num_live=num_live,
-    )
-
-
-def from_jaxns(results: Any) -> NestedSamples:
-    """``NestedSamples`` from a jaxns ``NestedSamplerResults`` (padding rows dropped)."""
-    total = int(_field(results, "total_num_samples", "jaxns"))
-    samples = jax.tree_util.tree_map(
-        lambda v: np.asarray(v)[:total], dict(_field(results, "samples", "jaxns"))
-    )
-    return from_nested(
-        samples,
-        np.asarray(_field(results, "log_L_samples", "jaxns"))[:total],
-        log_weights=np.asarray(_field(results, "log_dp_mean", "jaxns"))[:total],
-        num_live=np.asarray(_field(results, "num_live_points_per_sample", "jaxns"))[:total],
-        weights_include_likelihood=True,
-    )
-
-
-def from_blackjax(info: Any, *, name: str = "theta") -> NestedSamples:
-    """``NestedSamples`` from blackjax nested sampling (dead points plus final live ones)."""
-    logl = np.asarray(_field(info, "loglikelihood", "blackjax"))
-    birth = np.asarray(_field(info, "loglikelihood_birth", "blackjax"))
-    order = np.argsort(logl, kind="stable")
-    logl = logl[order]
-    num_live = np.searchsorted(np.sort(birth), logl, side="left") - np.searchsorted(
-        logl, logl, side="left"
-    )
-    num_live = np.maximum(num_live, 1).astype(float)
-    particles = _field(info, "particles", "blackjax")
-    samples = particles if isinstance(particles, dict) else {name: particles}
-    samples = jax.tree_util.tree_map(lambda v: np.asarray(v)[order], dict(samples))
-    return from_nested(
-        samples, logl, log_volume=-np.cumsum(1.0 / num_live), num_live=num_live
-    )
-
-
-def from_ultranest(result: Any, *, names: Optional[Sequence[str]] = None) -> NestedSamples:
-    """``NestedSamples`` from an UltraNest result dict (``sampler.run()``'s return)."""
-    weighted = _field(result, "weighted_samples", "UltraNest")
-    weights = np.asarray(_field(weighted, "weights", "UltraNest weighted_samples"), float)
-    logz = float(_field(result, "logz", "UltraNest"))
-    with np.errstate(divide="ignore"):
-        log_weights = np.log(weights) + logz
-    return from_nested(
-        _columns(_field(weighted, "points", "UltraNest weighted_samples"), names, "theta"),
-        np.asarray(_field(weighted, "logl", "UltraNest weighted_samples")),
-        log_weights=log_weights,
-        weights_include_likelihood=True,
-    )
+    return NestedSamples(cols["samples"], weights, log_widths=log_widths, num_live=num_live)

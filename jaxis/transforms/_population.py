@@ -18,6 +18,12 @@ Monte Carlo uncertainty (delta method; Farr 2019, Golomb & Talbot 2022):
     Var[log xi]     = sum_k w_k^2 / (N_inj xi)^2 - 1 / N_inj = 1 / n_eff_sel
     Var[log L]      = sum_j Var[log Lhat_j] + N^2 Var[log xi]
 
+A variance estimated from fewer than 2 effective samples (Kish's ``1 / sum wbar^2``; one
+draw, a source masked down to one draw, or one draw dominating) is unknown, not zero: it
+is NaN and the estimate untrusted. A source whose weights are all zero has ``Lhat_j = 0``
+and an infinite variance. NaN inputs give NaN; ``pi_0 = 0`` at a draw is an input error
+(``ValueError`` outside jit, NaN under jit).
+
 The estimate is trusted while ``Var[log L] <= max_variance`` and ``n_eff_sel > 4 N``
 (Farr 2019). ``penalty="hard"`` returns ``-inf`` outside that region (as gwpopulation's
 ``maximum_uncertainty``); ``penalty="smooth"`` subtracts the one-sided quadratic barrier
@@ -25,6 +31,7 @@ The estimate is trusted while ``Var[log L] <= max_variance`` and ``n_eff_sel > 4
     1/2 (Var[log L] - max_variance)_+^2 + 1/2 (N^2 Var[log xi] - N/4)_+^2
 
 (zero where the estimate is trusted, continuous gradient), which NUTS can integrate.
+Both penalties give ``-inf`` where the variance is unknown (NaN from too few samples).
 
 References: Mandel, Farr, Gair (2019), MNRAS 486, 1086; Farr (2019), RNAAS 3, 66,
 *Accuracy requirements for empirically measured selection functions*; Golomb & Talbot
@@ -38,7 +45,8 @@ import jax
 import jax.numpy as jnp
 import numpyro
 
-from ..weighted._log_space import log_mean_exp_and_ratio
+from ..weighted._checks import check_possible
+from ..weighted._log_space import log_density_ratio, log_mean_exp_and_ratio
 
 Array = jax.Array
 Penalty = Literal["none", "hard", "smooth"]
@@ -72,16 +80,21 @@ class PopulationLikelihood(NamedTuple):
 
 
 def _relative_variance(ratio: Array, count: Array) -> Array:
-    """``(E[w^2] / E[w]^2 - 1) / count``; ``inf`` where ``E[w] = 0`` (ratio ``inf``)."""
+    """``(E[w^2] / E[w]^2 - 1) / count``: ``inf`` where ``E[w] = 0`` (ratio ``inf``), NaN
+    where it rests on fewer than 2 effective samples (``count / ratio < 2``, or fewer
+    than 2 draws) or the ratio is NaN."""
     finite = jnp.isfinite(ratio)
-    var = jnp.maximum(jnp.where(finite, ratio, 1.0) - 1.0, 0.0) / count
-    return jnp.where(finite, var, jnp.inf)
+    safe = jnp.where(finite, ratio, 1.0)
+    var = jnp.where(finite, jnp.maximum(safe - 1.0, 0.0) / jnp.maximum(count, 1.0), jnp.inf)
+    enough = (count >= 2.0 * safe) & ~jnp.isnan(ratio)
+    return jnp.where(enough, var, jnp.nan)
 
 
 def _inverse(var: Array) -> Array:
-    """``1 / var`` with ``1/0 = inf`` and ``1/inf = 0``, NaN-free under grad."""
+    """``1 / var`` with ``1/0 = inf``, ``1/inf = 0`` and NaN kept, NaN-free under grad."""
     positive = var > 0
-    return jnp.where(positive, 1.0 / jnp.where(positive, var, 1.0), jnp.inf)
+    inverse = jnp.where(positive, 1.0 / jnp.where(positive, var, 1.0), jnp.inf)
+    return jnp.where(jnp.isnan(var), jnp.nan, inverse)
 
 
 def detection_efficiency(
@@ -91,10 +104,12 @@ def detection_efficiency(
 
     Args:
         log_pop: ``(found,)`` ``log pi(theta_k | Lambda)`` at the found injections.
-        log_draw: ``(found,)`` log density the injections were drawn from.
+        log_draw: ``(found,)`` log density the injections were drawn from (``-inf`` at a
+            found injection is an input error: ``ValueError``, NaN under jit).
         num_injections: total number drawn (found or not), ``>= found``.
     """
-    lw = jnp.asarray(log_pop) - jnp.asarray(log_draw)
+    log_draw = jnp.asarray(log_draw)
+    lw = log_density_ratio(jnp.asarray(log_pop), log_draw)
     if lw.ndim != 1:
         raise ValueError(
             f"log_pop / log_draw must be 1-D over found injections, got shape {lw.shape}."
@@ -104,6 +119,7 @@ def detection_efficiency(
             f"num_injections={num_injections} is smaller than the {lw.shape[0]} found "
             "injections; pass the total number drawn, found or not."
         )
+    check_possible(log_draw, jnp.ones(lw.shape, bool), "log_draw")
     # sum w^2 / (N xi)^2 - 1/N = (E[w^2]/E[w]^2 - 1) / N with E over all N draws
     log_xi, ratio = log_mean_exp_and_ratio(lw, 0, count=num_injections)
     var = _relative_variance(ratio, num_injections)
@@ -126,8 +142,9 @@ def population_log_likelihood(
         log_old: ``log pi_0(theta_ji)``, the prior the per-source fits used; broadcast
             against ``log_pop`` (a scalar for a flat prior).
         mask: optional ``(sources, samples)`` bool, ``False`` for padding of ragged
-            sources. Pad with finite values (e.g. repeat a real sample) so that gradients
-            of your population density stay finite there.
+            sources (padding takes no part, whatever its values). Pad with finite values
+            (e.g. repeat a real sample) so that gradients of your population density stay
+            finite there.
         selection: optional ``detection_efficiency(...)`` of the same ``Lambda``.
         penalty: ``"none"``, ``"hard"`` (``-inf`` outside the trusted region) or
             ``"smooth"`` (quadratic barrier, for NUTS).
@@ -157,13 +174,12 @@ def population_log_likelihood(
     if penalty not in ("none", "hard", "smooth"):
         raise ValueError(f"penalty must be 'none', 'hard' or 'smooth', got {penalty!r}.")
     num_sources, num_draws = log_pop.shape
-    lw = log_pop - log_old
-    count = (
-        jnp.full((num_sources,), num_draws, lw.dtype)
-        if mask is None
-        else jnp.maximum(jnp.sum(mask, axis=1), 1).astype(lw.dtype)
-    )
-    per_source, ratio = log_mean_exp_and_ratio(lw, 1, where=mask)
+    drawn = jnp.ones(log_pop.shape, bool) if mask is None else jnp.asarray(mask, bool)
+    check_possible(log_old, drawn, "log_old")
+    lw = log_density_ratio(log_pop, log_old)
+    count = jnp.sum(drawn, axis=1).astype(lw.dtype)
+    per_source, ratio = log_mean_exp_and_ratio(lw, 1, where=drawn)
+    per_source = jnp.where(count > 0, per_source, jnp.nan)  # no draws: no estimate
     var_sources = _relative_variance(ratio, count)
     log_l = jnp.sum(per_source)
     variance = jnp.sum(var_sources)
@@ -176,11 +192,13 @@ def population_log_likelihood(
         selection_n_eff = selection.n_eff
         selection_excess = jax.nn.relu(selection_var - num_sources / 4.0)
     trusted = (variance <= max_variance) & (selection_n_eff > 4 * num_sources)
+    unknown = jnp.isnan(variance) & ~jnp.isnan(log_l)  # too few samples, not NaN input
     if penalty == "hard":
-        log_l = jnp.where(trusted, log_l, -jnp.inf)
+        log_l = jnp.where(trusted | jnp.isnan(log_l), log_l, -jnp.inf)
     elif penalty == "smooth":
-        excess = jax.nn.relu(variance - max_variance)
+        excess = jax.nn.relu(jnp.where(unknown, 0.0, variance) - max_variance)
         log_l = log_l - 0.5 * (jnp.square(excess) + jnp.square(selection_excess))
+        log_l = jnp.where(unknown, -jnp.inf, log_l)
     return PopulationLikelihood(
         log_l, variance, _inverse(var_sources), per_source, selection_n_eff, trusted
     )

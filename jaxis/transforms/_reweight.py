@@ -30,6 +30,12 @@ so that ``Z' = sum_n w'_n`` estimates ``int p_new`` when ``sum_n w_n`` estimated
 Nested-sampling sets keep their per-sample prior volumes: never recompute live-point
 counts after reweighting. Transforms compose: ``resample(prior_swap(from_nested(...)))``.
 
+Edge cases follow IEEE arithmetic on ``w * p_new / p_old`` (NaN in, NaN out; ``p_new = 0``
+gives a zero weight) with one exception: ``p_old = 0`` at a sample that carries weight is
+an input error (no draw comes from where the old target has no mass), raised as a
+``ValueError`` outside jit and returned as a NaN weight under jit; a row that already has
+zero weight there keeps zero weight.
+
 References: Owen (2013), *Monte Carlo theory, methods and examples*, ch. 9; Kallioinen,
 Paananen, Bürkner, Vehtari (2023), *Detecting and diagnosing prior and likelihood
 sensitivity with power-scaling*, Stat. Comput. 34, 57; Vehtari et al. (2024), *Pareto
@@ -43,7 +49,8 @@ from typing import Callable, Mapping, Union
 import jax
 import jax.numpy as jnp
 
-from ..weighted._log_space import add_log_ratio, log_density_ratio, logsumexp, per_sample
+from ..weighted._checks import check_possible
+from ..weighted._log_space import log_density_ratio, logsumexp, per_sample
 from ..weighted._psis import psis_log_weights
 from ..weighted._weighted_samples import WeightedSamples, leading_sizes
 
@@ -60,6 +67,22 @@ __all__ = [
 ]
 
 
+def _reweighted(
+    ws: WeightedSamples, log_new: Array, log_old: Array, name: str
+) -> Array:
+    """``log w + log(p_new / p_old)`` with the rows where ``p_old = 0`` handled.
+
+    Such a row that carries weight is an input error (``ValueError`` naming ``name``
+    outside jit, a NaN weight under jit); a row without weight stays without weight (NaN
+    if ``p_new`` is NaN).
+    """
+    lw = ws.log_weights
+    check_possible(log_old, lw > -jnp.inf, name)
+    out = lw + log_density_ratio(log_new, log_old)  # NaN wherever p_old = 0
+    keep_zero = (log_old == -jnp.inf) & (lw == -jnp.inf) & ~jnp.isnan(log_new)
+    return jnp.where(keep_zero, -jnp.inf, out)
+
+
 def reweight(ws: WeightedSamples, log_ratio: PerSample) -> WeightedSamples:
     """Move the weights to a new target: ``log w' = log w + log(p_new / p_old)``.
 
@@ -71,7 +94,7 @@ def reweight(ws: WeightedSamples, log_ratio: PerSample) -> WeightedSamples:
         >>> ws2 = reweight(ws, lambda s: new_log_lik(s["x"]) - old_log_lik(s["x"]))
     """
     log_ratio = per_sample(log_ratio, ws.samples, ws.num_samples, "log_ratio")
-    return ws.replace(log_weights=add_log_ratio(ws.log_weights, log_ratio))
+    return ws.replace(log_weights=ws.log_weights + log_ratio)
 
 
 def prior_swap(
@@ -80,7 +103,9 @@ def prior_swap(
     """Recycle samples of ``L * pi_old`` for ``L * pi_new``: ``r = pi_new / pi_old``.
 
     ``log_evidence()`` of the result estimates ``log Z_new`` when that of ``ws`` was
-    ``log Z_old`` (it is ``log(Z_new / Z_old)`` for ``from_posterior`` draws).
+    ``log Z_old`` (it is ``log(Z_new / Z_old)`` for ``from_posterior`` draws). Raises
+    ``ValueError`` if ``old_log_prior`` is ``-inf`` at a sample with weight (under jit:
+    a NaN weight there); NaN priors give NaN weights.
 
     Example:
         >>> ws = WeightedSamples.from_posterior(mcmc.get_samples())
@@ -88,8 +113,7 @@ def prior_swap(
     """
     old = per_sample(old_log_prior, ws.samples, ws.num_samples, "old_log_prior")
     new = per_sample(new_log_prior, ws.samples, ws.num_samples, "new_log_prior")
-    log_ratio = log_density_ratio(new, old)
-    return ws.replace(log_weights=add_log_ratio(ws.log_weights, log_ratio))
+    return ws.replace(log_weights=_reweighted(ws, new, old, "old_log_prior"))
 
 
 def power_scale(ws: WeightedSamples, alpha: Array, component: PerSample) -> WeightedSamples:
@@ -103,9 +127,11 @@ def power_scale(ws: WeightedSamples, alpha: Array, component: PerSample) -> Weig
         >>> lo, hi = (power_scale(ws, a, lambda s: log_prior(s)) for a in (0.9, 1.1))
     """
     log_c = per_sample(component, ws.samples, ws.num_samples, "component")
-    finite = jnp.isfinite(log_c)
-    log_ratio = jnp.where(finite, (alpha - 1.0) * jnp.where(finite, log_c, 0.0), -jnp.inf)
-    return ws.replace(log_weights=add_log_ratio(ws.log_weights, log_ratio))
+    zero = log_c == -jnp.inf  # c = 0 where a sample has weight: an input error
+    alpha = jnp.asarray(alpha, log_c.dtype)
+    log_new = jnp.where(zero, jnp.where(jnp.isnan(alpha), jnp.nan, -jnp.inf),
+                        alpha * jnp.where(zero, 0.0, log_c))
+    return ws.replace(log_weights=_reweighted(ws, log_new, log_c, "component"))
 
 
 def psis(ws: WeightedSamples, *, r_eff: float = 1.0) -> WeightedSamples:
@@ -151,8 +177,9 @@ def marginal_replace(
     new_samples = {**ws.samples, **replacements}
     log_g = per_sample(log_replacement_density, new_samples, num, "log_replacement_density")
     log_t = per_sample(log_target, new_samples, num, "log_target")
-    log_ratio = log_density_ratio(log_t, old_marginal + log_g)
-    return ws.replace(samples=new_samples, log_weights=add_log_ratio(ws.log_weights, log_ratio))
+    log_w = _reweighted(ws, log_t, old_marginal + log_g,
+                        "log_old_marginal + log_replacement_density")
+    return ws.replace(samples=new_samples, log_weights=log_w)
 
 
 def log_marginal_quadrature(

@@ -1,6 +1,6 @@
 """Weighted samples (a pytree), nested samples, evidence bounds and PSIS numerics."""
-from ._weighted_samples import EvidenceBounds as EvidenceBounds
-from ._weighted_samples import evidence_bounds as evidence_bounds
+from ._bounds import EvidenceBounds as EvidenceBounds
+from ._bounds import evidence_bounds as evidence_bounds
 from ._nested_samples import NestedEvidence as NestedEvidence
 from ._nested_samples import NestedSamples as NestedSamples
 from ._nested_samples import simulate_log_evidence as simulate_log_evidence

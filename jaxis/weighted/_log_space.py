@@ -1,11 +1,14 @@
-"""Log-space reductions that stay finite, and NaN-free under ``jax.grad``.
+"""Log-space reductions that keep IEEE meaning, and stay NaN-free under ``jax.grad``.
 
-Every weight computation in jaxis goes through these helpers, so that an all ``-inf``
-input (no sample has any mass) gives ``-inf`` values and zero gradients instead of NaN:
+Every weight computation in jaxis goes through these helpers. Their contract: a NaN input
+gives a NaN output (never a finite number, never ``-inf``); an all ``-inf`` input (no
+sample has any mass) gives ``-inf`` sums with zero gradients; ``+inf`` comes out only where
+the sum really is infinite; a quantity that is undefined (``0/0``, ``inf/inf``) is NaN:
 
     logsumexp(x)     = m + log sum_n exp(x_n - m),   m = max_n x_n  (``-inf`` if all ``-inf``)
-    log_normalize(x) = x - logsumexp(x)             (all ``-inf`` if the total is zero)
+    log_normalize(x) = x - logsumexp(x)             (NaN if the total is 0, inf or NaN)
     log_mean_exp_and_ratio(x) = (log mean exp(x), mean exp(2x) / mean(exp x)^2)
+    log_density_ratio(log_new, log_old) = log_new - log_old   (NaN where p_old = 0)
 
 The ``where=`` masks mark ragged entries (padding) that take no part in a reduction.
 ``jax.scipy.special.logsumexp`` alone returns the right value for an all ``-inf`` input
@@ -25,7 +28,6 @@ from jax.scipy.special import logsumexp as _jax_logsumexp
 Array = jax.Array
 
 __all__ = [
-    "add_log_ratio",
     "logsumexp",
     "log_mean_exp_and_ratio",
     "log_normalize",
@@ -40,15 +42,16 @@ def logsumexp(
 ) -> Array:
     """``log sum exp(x)`` over ``axis`` (entries with ``where == False`` skipped).
 
-    Returns ``-inf`` with a zero gradient where nothing has mass.
+    Returns ``-inf`` with a zero gradient where nothing has mass, NaN where an entry is NaN.
     """
     x = jnp.asarray(x)
     if where is not None:
         x = jnp.where(where, x, -jnp.inf)
     any_mass = jnp.any(x > -jnp.inf, axis=axis, keepdims=True)
+    any_nan = jnp.any(jnp.isnan(x), axis=axis, keepdims=True)
     safe_x = jnp.where(any_mass, x, 0.0)
     out = _jax_logsumexp(safe_x, axis=axis, keepdims=True)
-    out = jnp.where(any_mass, out, -jnp.inf)
+    out = jnp.where(any_nan, jnp.nan, jnp.where(any_mass, out, -jnp.inf))
     return jnp.squeeze(out, axis=axis) if axis is not None else jnp.squeeze(out)
 
 
@@ -58,8 +61,9 @@ def log_mean_exp_and_ratio(
     """``log mean exp(x)`` and ``mean exp(2x) / (mean exp(x))^2`` along ``axis``, one pass.
 
     With ``w = exp(x - max)``: ``log mean = max + log sum w - log n`` and the ratio is
-    ``n sum (w / sum w)^2`` (``>= 1``; ``inf`` where there is no mass). ``count`` overrides
-    ``n`` (e.g. a total that includes draws absent from ``x``).
+    ``n sum (w / sum w)^2`` (``>= 1``; ``inf`` where there is no mass; NaN where an entry
+    is NaN, or ``+inf``). ``count`` overrides ``n`` (e.g. a total that includes draws absent
+    from ``x``).
     """
     x = jnp.asarray(x)
     if where is not None:
@@ -76,37 +80,39 @@ def log_mean_exp_and_ratio(
     log_mean = jnp.where(has_mass, top + jnp.log(safe_total) - jnp.log(count), -jnp.inf)
     ratio = count * jnp.sum(jnp.square(w / safe_total), axis=axis, keepdims=True)
     ratio = jnp.where(has_mass, ratio, jnp.inf)
+    any_nan = jnp.any(jnp.isnan(x), axis=axis, keepdims=True)
+    log_mean = jnp.where(any_nan, jnp.nan, log_mean)
+    ratio = jnp.where(any_nan | (log_mean == jnp.inf), jnp.nan, ratio)
     return jnp.squeeze(log_mean, axis), jnp.squeeze(ratio, axis)
 
 
 def log_normalize(x: Array, axis: Optional[int] = None) -> Array:
-    """``x - logsumexp(x)``: log self-normalised weights; all ``-inf`` if no mass.
+    """``x - logsumexp(x)``: log self-normalised weights.
 
-    The maximum is subtracted first (exactly), so float32 keeps full relative precision
-    for log weights of any magnitude.
+    All NaN where the total is undefined as a normaliser: zero (``0/0``), infinite
+    (``inf/inf``) or NaN. The maximum is subtracted first (exactly), so float32 keeps full
+    relative precision for log weights of any magnitude.
     """
     x = jnp.asarray(x)
-    top = jax.lax.stop_gradient(jnp.max(x, axis=axis, keepdims=True))
+    top = jax.lax.stop_gradient(jnp.max(x, axis=axis, keepdims=True, initial=-jnp.inf))
     finite_top = jnp.isfinite(top)
     shifted = x - jnp.where(finite_top, top, 0.0)
     total = logsumexp(shifted, axis=axis)
     total = total if axis is None else jnp.expand_dims(total, axis)
     has_mass = jnp.isfinite(total) & finite_top
-    return jnp.where(has_mass, shifted - jnp.where(has_mass, total, 0.0), -jnp.inf)
-
-
-def add_log_ratio(log_weights: Array, log_ratio: Array) -> Array:
-    """``log_weights + log_ratio`` where a zero on either side stays zero (no NaN)."""
-    zero = (log_weights == -jnp.inf) | (log_ratio == -jnp.inf)
-    total = jnp.where(zero, 0.0, log_weights) + jnp.where(zero, 0.0, log_ratio)
-    return jnp.where(zero, -jnp.inf, total)
+    return jnp.where(has_mass, shifted - jnp.where(has_mass, total, 0.0), jnp.nan)
 
 
 def log_density_ratio(log_new: Array, log_old: Array) -> Array:
-    """``log_new - log_old``: ``-inf`` where ``new = 0``, ``+inf`` where only ``old = 0``."""
-    finite_old = jnp.isfinite(log_old)
-    ratio = jnp.where(finite_old, log_new - jnp.where(finite_old, log_old, 0.0), jnp.inf)
-    return jnp.where(log_new == -jnp.inf, -jnp.inf, ratio)
+    """``log(p_new / p_old)`` in IEEE arithmetic, NaN where ``p_old = 0``.
+
+    ``p_new = 0`` gives ``-inf``; ``p_old = +inf`` gives ``-inf`` (a finite ``p_new``) or
+    NaN (``inf / inf``); NaN stays NaN. ``p_old = 0`` is NaN, not ``+inf``: a sample the old
+    density calls impossible cannot be reweighted (``jaxis.weighted._checks``).
+    """
+    impossible = log_old == -jnp.inf
+    ratio = log_new - jnp.where(impossible, 0.0, log_old)
+    return jnp.where(impossible, jnp.nan, ratio)
 
 
 def log1mexp(x: Array) -> Array:

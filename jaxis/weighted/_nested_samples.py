@@ -27,7 +27,7 @@ from typing import Mapping, NamedTuple, Sequence, Union
 import jax
 import jax.numpy as jnp
 
-from ._log_space import add_log_ratio, log1mexp, logsumexp
+from ._log_space import log1mexp, logsumexp
 from ._weighted_samples import WeightedSamples
 
 Array = jax.Array
@@ -140,9 +140,10 @@ def simulate_log_evidence(
     nominal_width = first.log_widths > -jnp.inf
     shift = jnp.where(nominal_width, log_dx - jnp.where(nominal_width, first.log_widths, 0.0), -jnp.inf)
     draws = jnp.stack(
-        [logsumexp(add_log_ratio(s.log_weights, shift), axis=1) for s in sets], axis=1
+        [logsumexp(s.log_weights + shift, axis=1) for s in sets], axis=1
     )
     nominal = jnp.stack([s.log_evidence() for s in sets])
     finite = jnp.all(jnp.isfinite(draws), axis=0)
     std = jnp.where(finite, jnp.std(jnp.where(finite, draws, 0.0), axis=0), jnp.inf)
+    std = jnp.where(jnp.any(jnp.isnan(draws), axis=0), jnp.nan, std)
     return NestedEvidence(nominal, std, draws)

@@ -1,6 +1,6 @@
 """Pareto smoothed importance sampling (PSIS) and the Pareto k-hat diagnostic, in JAX.
 
-The ``M = ceil(min(S/5, 3 sqrt(S/r_eff)))`` largest weights are modelled as draws from a
+The ``M = max(ceil(min(S/5, 3 sqrt(S/r_eff))), 5)`` largest weights are modelled as draws from a
 generalised Pareto distribution (GPD) above the cutoff ``u`` (the next-largest weight):
 
     P(w - u > y | w > u) = (1 + k y / sigma)^(-1/k)
@@ -12,9 +12,15 @@ truncated at the largest raw weight. ``k`` tells how many moments the weights ha
 (``1/k``); estimates are reliable while ``k < min(1 - 1/log10 S, 0.7)``.
 
 This reproduces ``arviz.psislw`` (same cutoff, fit and smoothing) with static shapes, so
-it runs under ``jit``/``vmap``. Two edge cases differ from arviz: a constant tail
-(equal weights, e.g. posterior draws) gives ``k = -inf`` (no tail at all, perfectly
-reliable) where arviz reports ``inf``; and all-zero weights give ``k = inf``.
+it runs under ``jit``/``vmap``, with these differences at the edges:
+
+- the tail has at least 5 draws, as in the ``posterior`` R package of Vehtari et al.
+  (arviz fits nothing below 5 and reports ``k = inf`` for every ``S < 25``, i.e. it calls
+  well-behaved small samples infinitely heavy-tailed);
+- a constant tail (equal weights, e.g. posterior draws) gives ``k = -inf`` (no tail at
+  all, perfectly reliable) where arviz reports ``inf``;
+- weights that cannot be normalised (a NaN or ``+inf`` log weight, or all ``-inf``) give
+  ``k = NaN`` and are returned unsmoothed (``posterior`` returns ``NA`` there).
 
 References:
     Vehtari, Simpson, Gelman, Yao, Gabry (2024), *Pareto smoothed importance sampling*,
@@ -23,6 +29,7 @@ References:
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -59,9 +66,14 @@ def pareto_k_threshold(num_samples: int) -> float:
     return min(1.0 - 1.0 / math.log10(num_samples), 0.7)
 
 
+MIN_TAIL = 5
+"""Fewest tail draws a GPD is fitted to (``posterior::pareto_smooth``)."""
+
+
 def tail_length(num_samples: int, r_eff: float) -> int:
-    """``M = ceil(min(S/5, 3 sqrt(S / r_eff)))`` (static)."""
-    return int(math.ceil(min(num_samples / 5.0, 3.0 * math.sqrt(num_samples / r_eff))))
+    """``M = max(ceil(min(S/5, 3 sqrt(S / r_eff))), 5)`` (static)."""
+    m = int(math.ceil(min(num_samples / 5.0, 3.0 * math.sqrt(num_samples / r_eff))))
+    return max(m, MIN_TAIL)
 
 
 def _gpd_fit(ary: Array, valid: Array, n: Array) -> tuple[Array, Array]:
@@ -101,8 +113,9 @@ def _gpd_quantile(probs: Array, k: Array, sigma: Array) -> Array:
     return sigma * jnp.where(small_k, -jnp.log1p(-probs), general)
 
 
+@functools.partial(jax.jit, static_argnames="r_eff")
 def psis_log_weights(log_weights: Array, *, r_eff: float = 1.0) -> PSISResult:
-    """Pareto-smooth a vector of log weights (last axis); jit/vmap-able.
+    """Pareto-smooth a vector of log weights (last axis); jitted, vmap-able.
 
     Args:
         log_weights: ``(S,)`` log importance weights (any additive constant).
@@ -110,7 +123,7 @@ def psis_log_weights(log_weights: Array, *, r_eff: float = 1.0) -> PSISResult:
 
     Returns:
         ``PSISResult(log_weights, khat)``: smoothed log weights on the input's scale and
-        the tail index ``k``.
+        the tail index ``k`` (NaN, weights unsmoothed, where they cannot be normalised).
 
     Example:
         >>> res = psis_log_weights(jax.random.normal(jax.random.key(0), (1000,)) * 2)
@@ -128,8 +141,9 @@ def psis_log_weights(log_weights: Array, *, r_eff: float = 1.0) -> PSISResult:
     m = tail_length(num, r_eff)
     dtype = log_weights.dtype
     top = jnp.max(log_weights)
-    top = jnp.where(jnp.isfinite(top), top, 0.0)
-    x = log_weights - top
+    defined = ~jnp.any(jnp.isnan(log_weights) | (log_weights == jnp.inf)) & (top > -jnp.inf)
+    shift = jnp.where(defined, top, 0.0)
+    x = log_weights - shift
     order = jnp.argsort(x)
     xs = x[order]
     cutoff = jnp.maximum(xs[num - m - 1], jnp.log(jnp.finfo(dtype).tiny))
@@ -139,13 +153,14 @@ def psis_log_weights(log_weights: Array, *, r_eff: float = 1.0) -> PSISResult:
     exceed = jnp.where(valid, jnp.exp(tail) - jnp.exp(cutoff), 0.0)
     k, sigma = _gpd_fit(exceed, valid, n)
     constant_tail = (xs[num - m - 1] == xs[-1]) & jnp.isfinite(xs[-1])
-    k = jnp.where(n > 4, k, jnp.where(constant_tail, -jnp.inf, jnp.inf))
+    k = jnp.where(n >= MIN_TAIL, k, jnp.where(constant_tail, -jnp.inf, jnp.inf))
+    k = jnp.where(defined, k, jnp.nan)
     rank = jnp.arange(m) - (m - n)
     probs = (jnp.maximum(rank, 0).astype(dtype) + 0.5) / jnp.maximum(n, 1).astype(dtype)
     k_safe = jnp.where(jnp.isfinite(k), k, 0.5)
     smoothed = jnp.log(_gpd_quantile(probs, k_safe, sigma) + jnp.exp(cutoff))
     smoothed = jnp.minimum(smoothed, 0.0)
-    new_tail = jnp.where(valid & jnp.isfinite(k), smoothed, tail)
+    new_tail = jnp.where(valid & jnp.isfinite(k), smoothed, tail)  # NaN k: unsmoothed
     xs = xs.at[num - m :].set(new_tail)
     out = jnp.empty_like(x).at[order].set(xs)
-    return PSISResult(out + top, k)
+    return PSISResult(jnp.where(defined, out + shift, log_weights), k)

@@ -1,67 +1,42 @@
 """Weighted samples: a pytree of samples with log importance weights.
 
-Each sample ``n`` owns a volume: ``Z ≈ sum_n exp(log_weights[n])``, so that
-``log_evidence() = logsumexp(log_weights)``. For importance sampling from a proposal ``q``
-with ``N`` draws, ``log_weights[n] = log p(x, z_n) - log q(z_n) - log N``; for nested
-sampling, ``log_weights[n] = log L_n + log dX_n``. Expectations under the target are
-self-normalised sums ``E_p[f] ≈ sum_n wbar_n f(z_n)`` with ``wbar = w / sum w``.
+**The weight convention.** Each sample ``n`` owns a share of the evidence:
+``Z ≈ sum_n exp(log_weights[n])``, so ``log_evidence() = logsumexp(log_weights)``. The
+weights therefore *include the* ``1/N``: for ``N`` draws from a proposal ``q``,
 
-Evidence bounds from the same weights (``bounds()``). With ``R_n = N w_n`` (draws from
-one proposal ``q``):
+    log_weights[n] = log p(x, z_n) - log q(z_n) - log N
 
-    ELBO = E_q[log R] ≈ mean_n log R_n                               <= log Z
-    EUBO = E_p[log R] ≈ sum_n wbar_n log R_n,  wbar = w / sum w       >= log Z
+and ``WeightedSamples(samples, log_p - log_q)`` (raw ratios, no ``- log N``) has
+``log_evidence() = log Z + log N``. ``WeightedSamples.from_log_ratios(samples, log_p -
+log_q)`` subtracts ``log N`` for you. For nested sampling ``log_weights[n] = log L_n +
+log dX_n`` (``jaxis.from_nested``). Expectations under the target are self-normalised,
+``E_p[f] ≈ sum_n wbar_n f(z_n)`` with ``wbar = w / sum w``, and ``bounds()`` gives the
+ELBO/EUBO bracket (``_bounds``).
 
-``log Z - ELBO = KL(q || p)``, ``EUBO - log Z = KL(p || q)``; on any sample
-``ELBO <= log Zhat <= EUBO`` (Jensen; ``KL(wbar || uniform) >= 0``). The blog's appendix
-(``shared/papers``) writes the EUBO as ``E_S[-R ln R] / E_S[R]``: the minus sign is a
-typo (it would put the "upper" bound below ``log Z``); this uses ``E_S[R ln R] / E_S[R]``.
-The bounds assume i.i.d. draws from one proposal (``global_is``, ``from_posterior``,
-``prior_swap`` of those); nested-sample volumes are not ``1/(N q)``.
+**Edge cases.** A NaN weight makes every estimate NaN. Self-normalised quantities
+(``normalized_weights``, ``moments``, ``ess``, ``resample``, ``pareto_k``) are NaN when
+``sum w`` is 0 (no sample has mass), infinite (a ``+inf`` log weight) or NaN: ``0/0`` and
+``inf/inf`` have no value. ``log_evidence()`` is ``-inf`` for ``Z = 0``, ``+inf`` for an
+infinite weight, NaN with no samples. ``ess()`` is in ``[1, N]`` or NaN.
 
-References: Owen, *Monte Carlo theory, methods and examples* (2013), ch. 9; Ji & Shen
-(2019), *Stochastic variational inference via upper bound*, arXiv:1912.00650.
+References: Owen, *Monte Carlo theory, methods and examples* (2013), ch. 9; Kish (1965),
+*Survey sampling* (the effective sample size).
 """
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Mapping, NamedTuple, Optional, Union
+from typing import Any, Callable, Mapping, Optional, Union
 
 import jax
 import jax.numpy as jnp
 
+from ._bounds import EvidenceBounds, evidence_bounds
+from ._checks import check_count, concrete
 from ._log_space import log_normalize, logsumexp
 from ._psis import ParetoK, pareto_k_threshold, psis_log_weights
 
 Array = jax.Array
 MomentSpec = Union[Callable[[Array], Array], tuple]
-
-
-class EvidenceBounds(NamedTuple):
-    """``elbo <= log Z <= eubo`` (in expectation / as ``N`` grows)."""
-
-    elbo: Array
-    eubo: Array
-
-
-def evidence_bounds(log_weights: Array) -> EvidenceBounds:
-    """ELBO and EUBO on ``log Z`` from log weights ``log R_n - log N``.
-
-    Returns ``-inf`` for both when every weight is zero (never NaN).
-
-    Example:
-        >>> b = evidence_bounds(jnp.log(jnp.array([0.2, 0.3, 0.5])))
-        >>> b.elbo <= 0.0 <= b.eubo  # log Z = log(1) = 0
-    """
-    log_weights = jnp.asarray(log_weights)
-    num = log_weights.shape[0]
-    log_ratio = log_weights + jnp.log(jnp.asarray(num, log_weights.dtype))
-    elbo = jnp.mean(log_ratio)
-    wbar = jnp.exp(log_normalize(log_weights))
-    has_mass = wbar > 0
-    eubo = jnp.sum(jnp.where(has_mass, wbar * jnp.where(has_mass, log_ratio, 0.0), 0.0))
-    any_mass = logsumexp(log_weights) > -jnp.inf
-    return EvidenceBounds(elbo, jnp.where(any_mass, eubo, -jnp.inf))
 
 
 def leading_sizes(samples: Mapping[str, Any]) -> dict[str, int]:
@@ -79,14 +54,27 @@ def leading_sizes(samples: Mapping[str, Any]) -> dict[str, int]:
     return rows
 
 
+def _per_sample_floats(values: Array, name: str) -> Array:
+    """``values`` as a 1-D floating array (one per sample); ``ValueError`` naming ``name``."""
+    values = jnp.asarray(values)
+    if values.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one per sample), got shape {values.shape}.")
+    if not jnp.issubdtype(values.dtype, jnp.floating):
+        values = values.astype(jnp.result_type(float))
+    return values
+
+
 @jax.tree_util.register_pytree_node_class
 class WeightedSamples:
-    """Samples ``dict site -> (N, ...)`` with log weights ``(N,)``.
+    """Samples ``dict site -> (N, ...)`` with log weights ``(N,)`` that include ``-log N``.
+
+    ``Z ≈ sum_n exp(log_weights[n])``: for draws from a proposal ``q`` pass
+    ``log p - log q - log N``, or use :meth:`from_log_ratios` with ``log p - log q``.
 
     Example:
-        >>> ws = WeightedSamples({"x": jnp.arange(3.0)}, jnp.zeros(3))
-        >>> ws.ess()  # 3.0
-        >>> ws.log_evidence()  # log 3
+        >>> ws = WeightedSamples.from_log_ratios({"x": x}, log_p - log_q)
+        >>> ws.log_evidence()  # log of (1/N) sum_n p(x, z_n) / q(z_n)
+        >>> WeightedSamples({"x": jnp.arange(3.0)}, jnp.zeros(3)).log_evidence()  # log 3
     """
 
     def __init__(self, samples: Mapping[str, Array], log_weights: Array):
@@ -94,13 +82,7 @@ class WeightedSamples:
             raise ValueError(
                 f"samples must be a dict site -> array (N, ...), got {type(samples).__name__}."
             )
-        log_weights = jnp.asarray(log_weights)
-        if log_weights.ndim != 1:
-            raise ValueError(
-                f"log_weights must be 1-D (one per sample), got shape {log_weights.shape}."
-            )
-        if not jnp.issubdtype(log_weights.dtype, jnp.floating):
-            log_weights = log_weights.astype(jnp.result_type(float))
+        log_weights = _per_sample_floats(log_weights, "log_weights")
         for name, rows in leading_sizes(samples).items():
             if rows != log_weights.shape[0]:
                 raise ValueError(
@@ -136,6 +118,23 @@ class WeightedSamples:
         dtype = jnp.result_type(float)
         return cls(samples, jnp.full((num,), -jnp.log(jnp.asarray(num, dtype))))
 
+    @classmethod
+    def from_log_ratios(
+        cls, samples: Mapping[str, Array], log_ratios: Array
+    ) -> "WeightedSamples":
+        """Weights from raw log density ratios: ``log_weights = log_ratios - log N``.
+
+        ``log_ratios[n] = log p(x, z_n) - log q(z_n)`` for draws ``z_n ~ q``; then
+        ``log_evidence()`` is the log of the importance-sampling estimate
+        ``(1/N) sum_n p(x, z_n) / q(z_n)`` of ``Z``.
+
+        Example:
+            >>> ws = WeightedSamples.from_log_ratios({"z": z}, log_joint(z) - log_q(z))
+        """
+        log_ratios = _per_sample_floats(log_ratios, "log_ratios")
+        num = log_ratios.shape[0]
+        return cls(samples, log_ratios - jnp.log(jnp.asarray(max(num, 1), log_ratios.dtype)))
+
     def replace(
         self,
         *,
@@ -165,25 +164,33 @@ class WeightedSamples:
         return self.log_weights.shape[0]
 
     def log_evidence(self) -> Array:
-        """``log Z ≈ logsumexp_n log_weights[n]`` (``-inf`` when no sample has mass)."""
+        """``log Z ≈ logsumexp_n log_weights[n]``: ``-inf`` when no sample has mass, NaN
+        with a NaN weight or with no samples at all."""
+        if self.num_samples == 0:
+            return jnp.full((), jnp.nan, self.log_weights.dtype)
         return logsumexp(self.log_weights)
 
     def log_normalized_weights(self) -> Array:
-        """``log wbar_n = log_weights[n] - log Z`` (all ``-inf`` when ``Z = 0``)."""
+        """``log wbar_n = log_weights[n] - log Z`` (all NaN when ``Z`` is 0, inf or NaN)."""
         return log_normalize(self.log_weights)
 
     def normalized_weights(self) -> Array:
-        """Self-normalised weights ``w_n / sum_m w_m`` (NaN-free; all -inf gives zeros)."""
+        """Self-normalised weights ``w_n / sum_m w_m`` (all NaN when ``Z`` is 0, inf or NaN)."""
         return jnp.exp(self.log_normalized_weights())
 
     def ess(self) -> Array:
-        """Kish effective sample size ``(sum w)^2 / sum w^2`` (0 when every weight is 0)."""
-        w = self.normalized_weights()
-        s2 = jnp.sum(w**2)
-        return jnp.where(s2 > 0, 1.0 / jnp.where(s2 > 0, s2, 1.0), 0.0)
+        """Kish effective sample size ``(sum w)^2 / sum w^2``, in ``[1, N]`` or NaN.
+
+        NaN where the normalised weights are undefined (see the module docstring) and
+        with no samples; rounding is clipped into ``[1, N]``.
+        """
+        s2 = jnp.sum(self.normalized_weights() ** 2)
+        positive = s2 > 0  # False for NaN: the NaN is kept below
+        ess = jnp.where(positive, 1.0 / jnp.where(positive, s2, 1.0), jnp.nan)
+        return jnp.clip(ess, 1.0, float(self.num_samples)) if self.num_samples else ess
 
     def moments(self, fns: Mapping[str, MomentSpec]) -> dict[str, Array]:
-        """Self-normalised expectations ``sum_n wbar_n m(z_n)``.
+        """Self-normalised expectations ``sum_n wbar_n m(z_n)`` (NaN where ``wbar`` is).
 
         ``fns`` maps an output name to either a callable of the site with that name, or
         ``(site, fn)`` / ``((site1, site2, ...), fn)``.
@@ -201,7 +208,8 @@ class WeightedSamples:
             vals = jax.vmap(fn)(*(self.samples[s] for s in sites))
             # samples without mass take no part (their moment may be inf/NaN)
             has_mass = (w > 0).reshape((-1,) + (1,) * (jnp.ndim(vals) - 1))
-            out[name] = jnp.tensordot(w, jnp.where(has_mass, vals, 0.0), axes=(0, 0))
+            mean = jnp.tensordot(w, jnp.where(has_mass, vals, 0.0), axes=(0, 0))
+            out[name] = mean if self.num_samples else jnp.full_like(mean, jnp.nan)
         return out
 
     def resample(self, rng_key: Array, num_samples: int) -> "WeightedSamples":
@@ -209,13 +217,34 @@ class WeightedSamples:
 
         The new weights are ``Z / num_samples`` each, so ``log_evidence()`` is kept.
         Resampling discards the low-weight shell: keep the weighted set when you can.
-        Draws by inversion of the weights' cumulative sum (memory ``O(N + num_samples)``).
+        Draws by inversion of the weights' cumulative sum (memory ``O(N + num_samples)``);
+        every drawn sample has positive weight.
+
+        Raises ``ValueError`` for ``num_samples < 1``, an empty set, and (outside jit)
+        weights that cannot be normalised (``Z`` zero, infinite or NaN). Under jit such
+        weights give NaN floating-point samples and keep ``Z`` in the new weights.
         """
-        cdf = jnp.cumsum(self.normalized_weights())
-        u = jax.random.uniform(rng_key, (num_samples,), cdf.dtype) * cdf[-1]
-        idx = jnp.minimum(jnp.searchsorted(cdf, u, side="right"), self.num_samples - 1)
-        samples = jax.tree_util.tree_map(lambda v: v[idx], self.samples)
+        num_samples = check_count(num_samples, "num_samples")
+        if self.num_samples == 0:
+            raise ValueError("resample: there are no samples to draw from (N = 0).")
         log_z = self.log_evidence()
+        if concrete(log_z) and not bool(jnp.isfinite(log_z)):
+            raise ValueError(
+                f"resample: log_weights sum to log Z = {float(log_z)}; draws need weights "
+                "with a finite, positive total (no NaN, no +inf, not all -inf)."
+            )
+        w = self.normalized_weights()
+        cdf = jnp.cumsum(w)
+        u = jax.random.uniform(rng_key, (num_samples,), cdf.dtype) * cdf[-1]
+        last = self.num_samples - 1 - jnp.argmax((w > 0)[::-1])  # last sample with mass
+        idx = jnp.minimum(jnp.searchsorted(cdf, u, side="right"), last)
+        valid = jnp.isfinite(log_z)
+
+        def pick(v):
+            v = v[idx]
+            return jnp.where(valid, v, jnp.nan) if jnp.issubdtype(v.dtype, jnp.inexact) else v
+
+        samples = jax.tree_util.tree_map(pick, self.samples)
         log_w = log_z - jnp.log(jnp.asarray(num_samples, self.log_weights.dtype))
         return WeightedSamples(samples, jnp.full((num_samples,), log_w))
 
@@ -224,7 +253,10 @@ class WeightedSamples:
         return evidence_bounds(self.log_weights)
 
     def pareto_k(self, *, r_eff: float = 1.0) -> ParetoK:
-        """PSIS tail index ``k`` with the threshold ``min(1 - 1/log10 S, 0.7)``."""
+        """PSIS tail index ``k`` with the threshold ``min(1 - 1/log10 S, 0.7)`` (``S >= 10``).
+
+        ``khat`` is NaN (and ``reliable`` False) where the weights cannot be normalised.
+        """
         khat = psis_log_weights(self.log_weights, r_eff=r_eff).khat
         threshold = pareto_k_threshold(self.num_samples)
         return ParetoK(khat, threshold, khat < threshold)

@@ -66,8 +66,8 @@ def test_ess_curve_and_summary():
     np.testing.assert_allclose(curve_fn(flat), np.arange(1, 501), rtol=1e-12)
     zero_first = ws.replace(log_weights=ws.log_weights.at[:10].set(-jnp.inf))
     c = np.asarray(curve_fn(zero_first))
-    np.testing.assert_array_equal(c[:10], 0.0)
-    assert np.all(np.isfinite(c))
+    assert np.all(np.isnan(c[:10]))  # no mass yet: no effective sample size
+    assert np.all((c[10:] >= 1.0) & (c[10:] <= np.arange(11, 501)))
     s = jax.jit(weight_summary)(ws)
     np.testing.assert_allclose(s.ess_fraction * 500, curve[-1], rtol=1e-12)
     np.testing.assert_allclose(s.max_weight, w_all.max() / w_all.sum(), rtol=1e-12)
@@ -82,3 +82,13 @@ def test_bad_inputs():
         stability(jnp.zeros(10), jnp.zeros(10), tail_fraction=0.0)
     with pytest.raises(ValueError, match="equal length"):
         stability(jnp.zeros(10), jnp.zeros(9))
+
+
+def test_nan_input_and_too_few_tail_points_are_not_a_verdict():
+    log_q = jnp.linspace(-5.0, 0.0, 20)
+    res = stability(2.0 * log_q, log_q.at[15].set(jnp.nan))  # outside the fitted tail
+    assert np.isnan(res.slope) and np.isnan(res.slope_se) and not bool(res.stable)
+    one_point = stability(jnp.full(20, -jnp.inf).at[0].set(0.0), log_q)  # p = 0 but once
+    assert np.isnan(one_point.slope) and not bool(one_point.stable)
+    two_points = stability(jnp.full(20, -jnp.inf).at[:2].set(0.0), log_q)
+    assert np.isfinite(two_points.slope) and np.isnan(two_points.slope_se)

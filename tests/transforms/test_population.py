@@ -110,11 +110,11 @@ def test_selection_term_and_guards():
     x, sigma = data(jax.random.key(0), 10)
     lp = log_pop(draws(jax.random.key(1), x, sigma, 200), 0.0)
     no_sel = population_log_likelihood(lp, 0.0)
-    sel = detection_efficiency(jnp.log(jnp.array([0.5, 0.2])), jnp.zeros(2), num_injections=10)
+    sel = detection_efficiency(jnp.log(jnp.array([0.5, 0.4, 0.3])), jnp.zeros(3), num_injections=10)
     res = population_log_likelihood(lp, 0.0, selection=sel)
     np.testing.assert_allclose(res.log_likelihood, no_sel.log_likelihood - 10 * sel.log_efficiency)
     np.testing.assert_allclose(res.variance, no_sel.variance + 100 * sel.variance)
-    assert not bool(res.trusted)  # n_eff of 2 injections is far below 4 N = 40
+    assert not bool(res.trusted)  # n_eff of 3 injections is far below 4 N = 40
     hard = population_log_likelihood(lp, 0.0, selection=sel, penalty="hard")
     assert float(hard.log_likelihood) == -np.inf
     smooth = population_log_likelihood(lp, 0.0, selection=sel, penalty="smooth", max_variance=0.5)
@@ -145,7 +145,7 @@ def test_ragged_sources_mask_equals_truncation():
 
 def test_no_nan_when_a_source_has_no_mass():
     def log_pop_table(scale):
-        return jnp.stack([jnp.array([0.0, -1.0]) * scale, jnp.full(2, -jnp.inf)])
+        return jnp.stack([jnp.array([0.0, -0.1, -0.2, 0.1]) * scale, jnp.full(4, -jnp.inf)])
 
     res = jax.jit(lambda t: population_log_likelihood(t, 0.0, penalty="smooth"))(log_pop_table(1.0))
     assert float(res.log_likelihood) == -np.inf and float(res.variance) == np.inf

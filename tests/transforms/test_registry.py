@@ -37,7 +37,7 @@ Y = RNG.normal(size=64)
 THETA = RNG.normal(size=(3, 40)) + np.array([[0.0], [1.0], [-1.0]])
 LIVE = np.concatenate([np.full(40, 16.0), np.arange(16.0, 0.0, -1.0)])
 LOG_X = np.cumsum(np.log(np.maximum(1.0 - 1.0 / LIVE, 0.0), where=LIVE > 1, out=np.full(56, -np.inf)))
-NS_THETA = RNG.normal(size=56) * np.exp(LOG_X / 2)
+NS_THETA = np.sort(np.abs(RNG.normal(size=56)) * np.exp(LOG_X / 2))[::-1]  # L rises
 KEY = 7
 
 
@@ -72,6 +72,8 @@ class Entry(NamedTuple):
 
 
 REGISTRY = [
+    Entry("from_log_ratios", lambda p: summary(WeightedSamples.from_log_ratios(
+        {"x": jnp.asarray(X)}, -0.5 * p * jnp.asarray(X) ** 2))),
     Entry("reweight", lambda p: summary(reweight(base(), lambda s: p * s["x"]))),
     Entry("prior_swap", lambda p: summary(prior_swap(
         base(), lambda s: log_n(s["x"], 0.0, 2.0), lambda s: log_n(s["x"], p, 1.0)))),
