@@ -19,6 +19,12 @@ the whole batch, so the conditional stays a branch instead of becoming a select 
 computes both). NaN propagates as NaN; ``-inf`` (an impossible combination) keeps a zero
 gradient.
 
+Cost: the fallback is ``K`` output-sized passes of one step (about 5 ns per output entry
+and sample on this project's 2-core CPU). It runs whenever an entry falls below the
+threshold, also where that entry is negligible for ``Z`` (the chimpanzee model's
+HalfCauchy scales put some entries thousands of nats down, so it runs on every call
+there); telling negligible entries apart needs the whole graph, so it is not attempted.
+
 Reference: Bowyer, Heap, Aitchison 2023, eqs. 18, 27, 32, 43.
 """
 from __future__ import annotations
@@ -33,6 +39,7 @@ from jax.custom_batching import custom_vmap
 from jax.scipy.special import logsumexp
 
 from ..graph._graph import FactorGraph
+from ._exact import align, exact_logsumexp, safe_log
 from ._plan import Step, plan_contraction
 
 
@@ -85,25 +92,17 @@ def forward_terms(
     return terms
 
 
-def _align(graph: FactorGraph, x: jax.Array, dims, kvars, plates) -> jax.Array:
-    """Reshape ``x`` (dims a canonical subsequence) to broadcast against ``(kvars, plates)``."""
-    own_k, own_p = set(dims[0]), set(dims[1])
-    shape = [graph.K if k in own_k else 1 for k in kvars]
-    shape += [graph.plate(p).size if p in own_p else 1 for p in plates]
-    return jnp.reshape(x, shape)
-
-
 def _contract(graph: FactorGraph, operands, step: Step) -> jax.Array:
     kvars, plates = step.kvars, step.plates
     summed = set(step.sum_vars)
     touching = [(x, d) for x, d in operands if summed & set(d[0])]
     rest = [(x, d) for x, d in operands if not summed & set(d[0])]
-    total = sum((_align(graph, x, d, kvars, plates) for x, d in rest), jnp.zeros(()))
+    total = sum((align(graph, x, d, kvars, plates) for x, d in rest), jnp.zeros(()))
     if len(touching) == 1:
         x, (ks, ps) = touching[0]
         axes = tuple(i for i, k in enumerate(ks) if k in summed)
         kept = tuple(k for k in ks if k not in summed)
-        total = total + _align(graph, logsumexp(x, axis=axes), (kept, ps), kvars, plates)
+        total = total + align(graph, logsumexp(x, axis=axes), (kept, ps), kvars, plates)
     elif touching:
         total = total + _shifted_einsum(graph, touching, step)
     return jnp.broadcast_to(total, graph.shape(kvars, plates))
@@ -123,18 +122,20 @@ def _shifted_einsum(graph: FactorGraph, operands, step: Step) -> jax.Array:
         shifted.append(jnp.exp(x - m))
         subs.append("".join(letters[n] for n in ks + ps))
         kept = tuple(k for k in ks if k not in summed)
-        shift_total = shift_total + _align(
+        shift_total = shift_total + align(
             graph, jnp.squeeze(m, axis=axes), (kept, ps), step.kvars, step.plates
         )
     out_sub = "".join(letters[n] for n in step.kvars + step.plates)
     expr = _expression(",".join(subs) + "->" + out_sub, tuple(x.shape for x in shifted))
     total = expr(*shifted, backend="jax")
-    fast = _safe_log(total) + shift_total
     info = jnp.finfo(total.dtype)
     lossy = total < graph.K * info.tiny / info.eps  # False for NaN: NaN stays NaN
+    fast = safe_log(total) + shift_total
+    v = step.sum_vars[0]
     return jax.lax.cond(
         _any_in_batch(lossy),
-        lambda: jnp.where(lossy, _exact_logsumexp(graph, operands, step), fast),
+        lambda: jnp.where(lossy, exact_logsumexp(graph, operands, v, step.kvars, step.plates),
+                          fast),
         lambda: fast,
     )
 
@@ -148,44 +149,6 @@ def _any_in_batch(x: jax.Array) -> jax.Array:
 @_any_in_batch.def_vmap
 def _any_in_batch_rule(axis_size, in_batched, x):
     return jnp.any(x), False
-
-
-def _exact_logsumexp(graph: FactorGraph, operands, step: Step) -> jax.Array:
-    """``logsumexp_v sum_f x_f`` over the summed latent ``v``, one value of ``v`` at a time."""
-    (v,) = step.sum_vars
-    shape = graph.shape(step.kvars, step.plates)
-
-    def term(i):
-        t = jnp.zeros(())
-        for x, (ks, ps) in operands:
-            kept = tuple(k for k in ks if k != v)
-            t = t + _align(graph, jnp.take(x, i, axis=ks.index(v)), (kept, ps),
-                           step.kvars, step.plates)
-        return jnp.broadcast_to(t, shape)
-
-    def body(carry, i):
-        m, acc = carry
-        t = term(i)
-        m_new = jax.lax.stop_gradient(jnp.maximum(m, t))
-        shift = jnp.where(jnp.isfinite(m_new), m_new, 0.0)
-        rescale = jnp.exp(jnp.where(jnp.isfinite(m), m - shift, -jnp.inf))
-        acc = acc * rescale + jnp.exp(t - shift)
-        return (m_new, acc), None
-
-    dtype = jnp.result_type(*(x for x, _ in operands))
-    init = (jnp.full(shape, -jnp.inf, dtype), jnp.zeros(shape, dtype))
-    (m, acc), _ = jax.lax.scan(body, init, jnp.arange(graph.K))
-    return _safe_log(acc) + jnp.where(jnp.isfinite(m), m, 0.0)
-
-
-def _safe_log(x: jax.Array) -> jax.Array:
-    """``log x`` with ``log 0 = -inf`` and a zero (not NaN) gradient there; NaN stays NaN.
-
-    A contraction output of 0 is an impossible combination; the double ``where`` keeps
-    ``1/x`` out of the backward pass for it.
-    """
-    zero = x == 0
-    return jnp.where(zero, -jnp.inf, jnp.log(jnp.where(zero, 1.0, x)))
 
 
 @functools.lru_cache(maxsize=512)
