@@ -16,13 +16,14 @@ from typing import Callable, Union
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import logsumexp
 from numpyro import handlers
 from numpyro.primitives import Messenger
 
 from .._mpis import MPTrace
 from ..trace._parallel_trace import site_log_prob
-from ..weighted._checks import check_count
+from ..weighted._checks import check_count, concrete
 from ._sample import sample_posterior
 
 Args = Union[tuple, dict]
@@ -102,8 +103,9 @@ def _observed_shapes(model: Callable, args: Args) -> dict:
 
 
 def _check_train_within_all(model: Callable, train_args: Args, all_args: Args) -> None:
-    """``ValueError`` unless every observed site of the training data is a sub-plate of
-    (no larger along any dim than) the same site of the full data."""
+    """``ValueError`` unless every observed site of the training data is the leading
+    sub-plate of the same site of the full data: no larger along any dim, and (when the
+    data are concrete) equal to the full data's values there."""
     train, full = _observed_shapes(model, train_args), _observed_shapes(model, all_args)
     for name, shape in train.items():
         other = full.get(name)
@@ -114,6 +116,26 @@ def _check_train_within_all(model: Callable, train_args: Args, all_args: Args) -
                 "data plus the held-out data (every plate at least as large). Were the two "
                 "arguments swapped?"
             )
+    if not concrete(*jax.tree_util.tree_leaves((train_args, all_args))):
+        return  # under an outer jit the values are abstract; the shapes were checked
+    train, full = _observed_values(model, train_args), _observed_values(model, all_args)
+    for name, value in train.items():
+        lead = full[name][tuple(slice(0, n) for n in value.shape)]
+        if not np.array_equal(lead, value, equal_nan=lead.dtype.kind in "fc"):
+            raise ValueError(
+                f"train_args / all_args: observed site {name!r} of the training data differs "
+                f"from the leading {value.shape} block of the same site in all the data. "
+                "all_args must hold the training data first (same values), then the "
+                "held-out data."
+            )
+
+
+def _observed_values(model: Callable, args: Args) -> dict:
+    """Observed values of ``model(*args)`` (one concrete run, latents from the prior)."""
+    a, kw = _split(args)
+    tr = handlers.trace(handlers.seed(model, 0)).get_trace(*a, **kw)
+    return {n: np.asarray(s["value"]) for n, s in tr.items()
+            if s["type"] == "sample" and s["is_observed"]}
 
 
 def predictive_log_likelihood_from_draws(

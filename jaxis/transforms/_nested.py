@@ -71,7 +71,7 @@ def _check_num_live(num_live: Union[int, Array], shape: tuple, dtype) -> Array:
             f"num_live must be a scalar or have one entry per dead point, shape {shape}, "
             f"got shape {num_live.shape}."
         )
-    too_few = num_live < 1
+    too_few = ~(num_live >= 1)  # NaN counts too
     if concrete(num_live) and bool(jnp.any(too_few)):
         raise ValueError(
             f"num_live must be >= 1 (live points when each point died), got "

@@ -45,6 +45,19 @@ def test_predictive_log_likelihood_with_train_and_all_data_swapped_is_an_error(m
         jaxis.predictive_log_likelihood(key, mpt, plated_hierarchy, ALL, TRAIN, num_samples=5)
 
 
+def test_predictive_log_likelihood_with_other_values_in_all_data_is_an_error(mpt):
+    """Same shapes, but the training block of ``all_args`` holds other values."""
+    key = jax.random.PRNGKey(1)
+    other = (jnp.concatenate([Y[:, :3] + 100.0, Y[:, 3:]], axis=1),)
+    with pytest.raises(ValueError, match="observed site 'y' of the training data differs from "
+                                         r"the leading \(2, 3\) block"):
+        jaxis.predictive_log_likelihood(key, mpt, plated_hierarchy, TRAIN, other, num_samples=5)
+    # under jit the values are abstract: only the shapes are checked, and it runs
+    f = jax.jit(lambda y: jaxis.predictive_log_likelihood(key, mpt, plated_hierarchy, TRAIN,
+                                                          (y,), num_samples=5))
+    assert np.isfinite(f(Y))
+
+
 def _no_latents(y):
     with numpyro.plate("n", y.shape[0]):
         numpyro.sample("y", dist.Normal(0.0, 1.0), obs=y)

@@ -107,6 +107,12 @@ def test_from_nested_rejects_no_live_points():
     assert np.all(np.isnan(std(0.0)))  # under jit: flagged, not a spread of 0
 
 
+def test_from_nested_rejects_nan_live_points():
+    samples, logl, log_x, _ = _run()
+    with pytest.raises(ValueError, match=r"num_live must be >= 1 .* got nan"):
+        from_nested(samples, logl, log_volume=log_x, num_live=float("nan"))
+
+
 def test_from_nested_names_num_live_of_the_wrong_length():
     samples, logl, log_x, n = _run()
     with pytest.raises(ValueError, match=r"num_live must be a scalar or have one entry per "
