@@ -10,6 +10,8 @@ from .contract import log_z as log_z
 from .diagnostics import Stability as Stability
 from .diagnostics import WeightSummary as WeightSummary
 from .diagnostics import ess_curve as ess_curve
+from .learn import IWELBO as IWELBO
+from .learn import MPELBO as MPELBO
 from .diagnostics import stability as stability
 from .diagnostics import weight_summary as weight_summary
 from .queries import JointMarginal as JointMarginal

@@ -21,6 +21,7 @@ from typing import Callable, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpyro import handlers
 
 from ._filter_jit import filter_jit
 from ._memory import RUNTIME_ALLOWANCE, budget_guard, compiled_peak, resolve_budget
@@ -95,6 +96,7 @@ def mpis(
     K: int,
     memory_budget: Optional[int] = None,
     check_memory: bool = True,
+    params: Optional[dict] = None,
 ) -> Callable[..., MPTrace]:
     """Build ``run(rng_key, *args, **kwargs) -> MPTrace`` for massively parallel IS.
 
@@ -109,12 +111,21 @@ def mpis(
             runs; if it does not fit, a ``ValueError`` names the largest K that does.
         check_memory: ``False`` skips that check (for a caller that compiles and checks
             the whole computation the run is part of, as ``jaxis run`` does).
+        params: values for ``numpyro.param`` sites of the model and guide (e.g. trained
+            with ``numpyro.infer.SVI`` and ``jaxis.MPELBO``: ``svi.get_params(state)``);
+            ``None`` uses each param site's initial value.
 
     Example:
         >>> run = mpis(model, K=10)
         >>> log_evidence(run(jax.random.PRNGKey(0), data))
     """
     _check_K(K)
+    if params is not None:
+        if not isinstance(params, dict):
+            raise ValueError(f"params must be a dict of param-site values (e.g. "
+                             f"svi.get_params(state)), got {type(params).__name__}.")
+        model = handlers.substitute(model, data=params)
+        guide = None if guide is None else handlers.substitute(guide, data=params)
     if memory_budget is not None:
         resolve_budget(memory_budget)
 
