@@ -11,6 +11,7 @@ the samples) there is no posterior, and every posterior query returns NaN.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, Mapping, Optional, Sequence
 
 import jax
@@ -110,17 +111,26 @@ def moments(mpt: MPTrace, fns: Mapping[str, MomentSpec]) -> dict[str, jax.Array]
         parts[name] = _moment_source(mpt, name, sites, fn)
         batches[name] = jnp.broadcast_shapes(*(graph.latent(s).batch_shape for s in sites))
 
+    dims = tuple((n, kv, ps, out) for n, (_, kv, ps, out) in parts.items())
+    ms = {n: m for n, (m, _, _, _) in parts.items()}
+    grads = _moments_impl(mpt, ms, dims)
+    return {n: grads[n].reshape(batches[n] + out) for n, (_, _, _, out) in parts.items()}
+
+
+@functools.partial(jax.jit, static_argnames="dims")
+def _moments_impl(mpt: MPTrace, ms: dict, dims: tuple) -> dict:
+    """``d log Z(J) / d J`` at ``J = 0`` with a source ``J_n * m_n`` per moment (jitted:
+    the user's functions run eagerly above, on the samples only)."""
+    graph = mpt.graph
+
     def f(J):
-        sources = [
-            Source(jnp.sum(_expand(J[n], len(kv)) * m, axis=tuple(range(m.ndim - len(out), m.ndim))),
-                   kv, ps)
-            for n, (m, kv, ps, out) in parts.items()
-        ]
+        sources = [Source(jnp.sum(_expand(J[n], len(kv)) * ms[n],
+                                  axis=tuple(range(ms[n].ndim - len(out), ms[n].ndim))), kv, ps)
+                   for n, kv, ps, out in dims]
         return log_z(graph, mpt.log_factors, sources)
 
-    J0 = {n: jnp.zeros(graph.shape((), ps) + out, m.dtype) for n, (m, _, ps, out) in parts.items()}
-    grads = posterior_grad(f, J0)
-    return {n: grads[n].reshape(batches[n] + out) for n, (_, _, _, out) in parts.items()}
+    J0 = {n: jnp.zeros(graph.shape((), ps) + out, ms[n].dtype) for n, _, ps, out in dims}
+    return posterior_grad(f, J0)
 
 
 def _expand(J: jax.Array, n_kvars: int) -> jax.Array:

@@ -96,3 +96,21 @@ def test_global_is_transformations():
     np.testing.assert_allclose(lz, [run(k, Y).log_evidence() for k in keys], rtol=1e-10)
     run(keys[0], Y)
     assert run._jitted._cache_size() == 1
+
+
+def test_moments_with_fresh_functions_compile_once(caplog):
+    """Moment functions are new lambdas on every call (the usual inline style); the jitted
+    contraction is keyed on shapes only, so it compiles once (counted from JAX's log)."""
+    mpt = jaxis.mpis(gh.model, K=5)(jax.random.PRNGKey(0), Y)
+    jaxis.moments(mpt, {"mu": lambda v: v})  # warm: compiles
+    caplog.clear()
+    with jax.log_compiles(True), caplog.at_level("WARNING"):
+        a = jaxis.moments(mpt, {"mu": lambda v: v})["mu"]
+        b = jaxis.moments(mpt, {"mu": lambda v: 2.0 * v})["mu"]
+    compiled = [r for r in caplog.records if "Compiling" in r.getMessage()
+                and "_moments_impl" in r.getMessage()]
+    assert compiled == []
+    np.testing.assert_allclose(b, 2.0 * a, rtol=1e-10)
+    with jax.log_compiles(True), caplog.at_level("WARNING"):
+        jaxis.moments(mpt, {"mu": lambda v: v, "theta": lambda v: v})  # new structure
+    assert any("_moments_impl" in r.getMessage() for r in caplog.records)
