@@ -182,11 +182,11 @@ def _deterministic_spec(graph, site, shape, structure, sizes):
     depth = max([-graph.plate(p).dim for p in site.plates] + [0])
     event = max(0, len(site.batch_shape) - depth)
     own = {graph.plate(p).dim for p in site.plates}
-    inplace = next((e for e in range(len(site.batch_shape)) if -(e + 1) in own),
-                   len(site.batch_shape))
+    trailing = next((e for e in range(len(site.batch_shape)) if -(e + 1) in own),
+                    len(site.batch_shape))  # trailing dims in none of its plates
     readings = [(event, tuple(shape[:len(shape) - event]), False)]
-    if 0 < inplace <= graph.plate_depth:
-        readings.append((inplace, tuple(shape[:len(shape) - inplace]) + (1,) * inplace, True))
+    if 0 < trailing <= graph.plate_depth:
+        readings.append((trailing, tuple(shape[:len(shape) - trailing]) + (1,) * trailing, True))
     for i, (event, batch, in_place) in enumerate(readings):
         try:
             kvars, plates = read_axes(site.name, batch, site.plates, structure, sizes)

@@ -242,3 +242,22 @@ def test_deterministic_of_block_sites():
     d = jaxis.sample_posterior(jax.random.PRNGKey(1), mpt, 6)
     assert d["s"].shape == (6, 2, 3)
     np.testing.assert_allclose(d["s"], d["a"] + d["z"][:, None, :], rtol=1e-12)
+
+
+def test_mask_inside_a_block_drops_elements_before_the_sum():
+    """A mask on block elements equals observing only the unmasked ones (same draws)."""
+    keep = jnp.array([True, False, True])
+
+    def masked(y):
+        mu = numpyro.sample("mu", dist.Normal(0.0, 1.0).expand([3]))
+        with numpyro.handlers.mask(mask=keep):
+            numpyro.sample("obs", dist.Normal(mu, SIGMA), obs=y)
+
+    def subset(y):
+        mu = numpyro.sample("mu", dist.Normal(0.0, 1.0).expand([3]))
+        numpyro.sample("obs", dist.Normal(mu[..., jnp.array([0, 2])], SIGMA), obs=y[keep])
+
+    y, key = jnp.asarray(Y), jax.random.PRNGKey(4)
+    got = jaxis.log_evidence(jaxis.mpis(masked, K=50)(key, y))
+    np.testing.assert_allclose(got, jaxis.log_evidence(jaxis.mpis(subset, K=50)(key, y)),
+                               rtol=1e-12)
