@@ -186,6 +186,15 @@ def structure_graph(model, guide, structure: ModelStructure, K: int, args: tuple
     return build_graph(structure, K, shapes_, sizes, found["parents"])
 
 
+def _in_place(value: jax.Array, det) -> jax.Array:
+    """A deterministic whose trailing dims sit in the plate region: move them right of it."""
+    if not det.inplace:
+        return value
+    shape = jnp.shape(value)
+    e = det.event_ndim
+    return jnp.reshape(value, shape[:len(shape) - e] + (1,) * e + shape[len(shape) - e:])
+
+
 def _build(model, guide, K: int, guard) -> Callable[..., MPTrace]:
     """The jitted run (with ``guard`` checking each new signature, or none)."""
 
@@ -197,8 +206,9 @@ def _build(model, guide, K: int, guard) -> Callable[..., MPTrace]:
         factors = _log_factors(pt, structure, K)
         log_factors = tuple(to_compact(graph, factors[f.name], f.name, f.kvars, f.plates,
                                        f.summed) for f in graph.factors)
-        dets = {d.name: to_compact(graph, pt.deterministic[d.name], d.name, d.kvars, d.varying,
-                                   event_ndim=d.event_ndim) for d in graph.deterministics}
+        dets = {d.name: to_compact(graph, _in_place(pt.deterministic[d.name], d), d.name,
+                                   d.kvars, d.varying, event_ndim=d.event_ndim)
+                for d in graph.deterministics}
         samples = {}
         for lat in graph.latents:
             shape = (K,) + lat.batch_shape + lat.event_shape

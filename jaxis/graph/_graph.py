@@ -29,7 +29,8 @@ class LatentSpec(NamedTuple):
     """A latent site: its positional sample dim, plates and numpyro's one-draw shapes.
 
     ``proposal_parents``: the latents its proposal was drawn given (paired tuples, see
-    :mod:`jaxis.trace._mp_sample`); empty for a factorised proposal.
+    :mod:`jaxis.trace._mp_sample`); empty for a factorised proposal. ``blocks``: its batch
+    dims outside every plate (negative), one joint block with one sample index.
     """
 
     name: str
@@ -38,6 +39,13 @@ class LatentSpec(NamedTuple):
     batch_shape: tuple[int, ...]
     event_shape: tuple[int, ...]
     proposal_parents: tuple[str, ...] = ()
+    blocks: tuple[int, ...] = ()
+
+    @property
+    def plated_shape(self) -> tuple[int, ...]:
+        """``batch_shape`` without the block dims: one sample index per element."""
+        n = len(self.batch_shape)
+        return tuple(s for i, s in enumerate(self.batch_shape) if i - n not in self.blocks)
 
 
 class DeterministicSpec(NamedTuple):
@@ -45,7 +53,8 @@ class DeterministicSpec(NamedTuple):
 
     ``plates`` are the plates it is declared in, ``varying`` those its value varies along,
     ``batch_shape`` numpyro's one-draw value shape and ``event_ndim`` its trailing non-plate
-    dims.
+    dims. ``inplace``: those dims sit in the plate region of the positional layout (a value
+    computed from block sites, whose dims stay in place), not right of it.
     """
 
     name: str
@@ -54,6 +63,7 @@ class DeterministicSpec(NamedTuple):
     varying: tuple[str, ...]
     batch_shape: tuple[int, ...]
     event_ndim: int
+    inplace: bool = False
 
 
 class FactorSpec(NamedTuple):
@@ -131,7 +141,7 @@ def build_graph(
         site = structure.site(name)
         latent_specs.append(
             LatentSpec(name, structure.latent_dim(name), site.plates, site.batch_shape,
-                       site.event_shape, tuple(parents.get(name, ())))
+                       site.event_shape, tuple(parents.get(name, ())), site.blocks)
         )
     graph = FactorGraph(K, structure.plate_depth, structure.plates, tuple(latent_specs), ())
     latent_plates = {p for lat in latent_specs for p in lat.plates}
@@ -164,22 +174,35 @@ def build_graph(
 
 
 def _deterministic_spec(graph, site, shape, structure, sizes):
-    """Read a deterministic site's sample axes; ``None`` (with a warning) if it mixes them."""
+    """Read a deterministic site's sample axes; ``None`` (with a warning) if it mixes them.
+
+    Its trailing non-plate dims are read as appended right of the positional layout, or
+    else (a value of block sites) in place, inside the plate region.
+    """
     depth = max([-graph.plate(p).dim for p in site.plates] + [0])
     event = max(0, len(site.batch_shape) - depth)
-    batch = tuple(shape[:len(shape) - event])
-    try:
-        kvars, plates = read_axes(site.name, batch, site.plates, structure, sizes)
-    except ValueError as e:
-        warnings.warn(
-            f"Deterministic site {site.name!r} is left out of the MP trace and its posterior "
-            f"draws: its value mixes samples of several plate elements or latents ({e}) "
-            "so it has no value per sample index. Compute it from the draws of "
-            "jaxis.sample_posterior, or with jaxis.predictive.", stacklevel=4,
-        )
-        return None
-    ks, ps = graph.canonical(kvars, plates)
-    return DeterministicSpec(site.name, ks, site.plates, ps, site.batch_shape, event)
+    own = {graph.plate(p).dim for p in site.plates}
+    trailing = next((e for e in range(len(site.batch_shape)) if -(e + 1) in own),
+                    len(site.batch_shape))  # trailing dims in none of its plates
+    readings = [(event, tuple(shape[:len(shape) - event]), False)]
+    if 0 < trailing <= graph.plate_depth:
+        readings.append((trailing, tuple(shape[:len(shape) - trailing]) + (1,) * trailing, True))
+    for i, (event, batch, in_place) in enumerate(readings):
+        try:
+            kvars, plates = read_axes(site.name, batch, site.plates, structure, sizes)
+        except ValueError as e:
+            if i + 1 < len(readings):
+                continue
+            warnings.warn(
+                f"Deterministic site {site.name!r} is left out of the MP trace and its "
+                f"posterior draws: its value mixes samples of several plate elements or "
+                f"latents ({e}) so it has no value per sample index. Compute it from the "
+                "draws of jaxis.sample_posterior, or with jaxis.predictive.", stacklevel=4,
+            )
+            return None
+        ks, ps = graph.canonical(kvars, plates)
+        return DeterministicSpec(site.name, ks, site.plates, ps, site.batch_shape, event,
+                                 in_place)
 
 
 def check_nested(graph: FactorGraph) -> None:

@@ -54,8 +54,21 @@ def _moment_spec(name: str, spec, graph: FactorGraph) -> tuple[tuple[str, ...], 
     return sites, fn
 
 
+def _block_sizes(graph: FactorGraph, sites) -> dict[int, int]:
+    """``dim -> size`` of the block dims of ``sites`` (batch dims outside their plates)."""
+    out = {}
+    for s in sites:
+        lat = graph.latent(s)
+        out.update({d: lat.batch_shape[d] for d in lat.blocks})
+    return dict(sorted(out.items()))
+
+
 def _moment_source(mpt: MPTrace, name: str, sites, fn):
-    """Evaluate ``m`` on the positional samples; return (m compact, kvars, plates, out shape)."""
+    """Evaluate ``m`` on the positional samples; return (m compact, kvars, plates, out shape).
+
+    Block dims of the sites are moved to the left of the output dims (a block shares one
+    sample index, so the moment is per block element like an output dim).
+    """
     graph = mpt.graph
     rank = max(-graph.latent(s).dim for s in sites)
     values = [mpt.positional(s) for s in sites]
@@ -80,12 +93,22 @@ def _moment_source(mpt: MPTrace, name: str, sites, fn):
     plates = {p for s in sites for p in graph.latent(s).plates}
     kvars, plates = graph.canonical(kvars, plates)
     full = graph.positional_shape(kvars, plates, rank)
+    blocks = _block_sizes(graph, sites)
+    if blocks:
+        sized = tuple(blocks.get(i - rank, b) for i, b in enumerate(batch))
+        m = jnp.broadcast_to(m, sized + out)
+        axes = [rank + d for d in blocks]
+        rest = [i for i in range(rank) if i not in axes]
+        m = jnp.transpose(m, rest + axes + list(range(rank, m.ndim)))
+        batch = tuple(1 if i in axes else b for i, b in enumerate(sized))
+        out = tuple(blocks.values()) + out
     if jnp.broadcast_shapes(batch, full) != full:
         raise ValueError(
             f"moment {name!r}: the function output varies along dims outside its sites' "
             f"samples and plates (batch shape {batch}, allowed {full})."
         )
-    m = jnp.broadcast_to(m, full + out).reshape(graph.shape(kvars, plates) + out)
+    m = jnp.broadcast_to(m.reshape(batch + out), full + out)
+    m = m.reshape(graph.shape(kvars, plates) + out)
     return m.astype(jnp.result_type(float)), kvars, plates, out
 
 
@@ -105,16 +128,18 @@ def moments(mpt: MPTrace, fns: Mapping[str, MomentSpec]) -> dict[str, jax.Array]
         >>> moments(mpt, {"mu": lambda v: v, "mu2": ("mu", lambda v: v**2)})
     """
     graph = mpt.graph
-    parts, batches = {}, {}
+    parts, batches, blocks = {}, {}, {}
     for name, spec in fns.items():
         sites, fn = _moment_spec(name, spec, graph)
         parts[name] = _moment_source(mpt, name, sites, fn)
+        blocks[name] = _block_sizes(graph, sites)
         batches[name] = jnp.broadcast_shapes(*(graph.latent(s).batch_shape for s in sites))
 
     dims = tuple((n, kv, ps, out) for n, (_, kv, ps, out) in parts.items())
     ms = {n: m for n, (m, _, _, _) in parts.items()}
     grads = _moments_impl(mpt, ms, dims)
-    return {n: grads[n].reshape(batches[n] + out) for n, (_, _, _, out) in parts.items()}
+    return {n: _blocks_back(graph, grads[n], ps, blocks[n]).reshape(
+                batches[n] + out[len(blocks[n]):]) for n, (_, _, ps, out) in parts.items()}
 
 
 @functools.partial(jax.jit, static_argnames="dims")
@@ -133,12 +158,26 @@ def _moments_impl(mpt: MPTrace, ms: dict, dims: tuple) -> dict:
     return posterior_grad(f, J0)
 
 
+def _blocks_back(graph: FactorGraph, g: jax.Array, plates, blocks: dict[int, int]):
+    """``(plate sizes, block sizes, out)`` -> positional batch with the block dims in place."""
+    if not blocks:
+        return g
+    rank = max([-d for d in blocks] + [-graph.plate(p).dim for p in plates])
+    g = g.reshape(graph.positional_shape((), plates, rank) + g.shape[len(plates):])
+    pos = [rank + d for d in blocks]
+    perm = [rank + pos.index(i) if i in pos else i for i in range(rank)]
+    return jnp.transpose(g, perm + pos + list(range(rank + len(pos), g.ndim)))
+
+
 def _expand(J: jax.Array, n_kvars: int) -> jax.Array:
     return J.reshape((1,) * n_kvars + J.shape)
 
 
 def marginals(mpt: MPTrace, sites: Optional[Sequence[str]] = None) -> dict[str, jax.Array]:
     """Marginal importance weights ``P_z(k_i)``: ``site -> (K, *batch_shape)``, summing to 1.
+
+    A latent with block dims (batch dims outside its plates) has one weight per sample of
+    the whole block: ``(K, *batch_shape without the block dims)``.
 
     One backward pass of ``log_z`` with a source ``J_{k_i}`` per requested latent.
     ``sites``: latent names (a single name is one site).
@@ -163,4 +202,4 @@ def _marginals(mpt: MPTrace, names: tuple[str, ...]) -> dict[str, jax.Array]:
     dtype = mpt.log_factors[0].dtype if mpt.log_factors else jnp.result_type(float)
     J0 = {n: jnp.zeros(graph.shape((n,), graph.latent(n).plates), dtype) for n in names}
     grads = _marginals_impl(mpt, J0)
-    return {n: grads[n].reshape((graph.K,) + graph.latent(n).batch_shape) for n in names}
+    return {n: grads[n].reshape((graph.K,) + graph.latent(n).plated_shape) for n in names}

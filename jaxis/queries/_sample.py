@@ -21,6 +21,7 @@ from .._mpis import MPTrace
 from ..contract._log_z import forward_terms, term_specs
 from ..contract._plan import plan_contraction
 from ..graph._graph import FactorGraph
+from ..trace._blocks import block_ones
 from ..weighted._checks import check_count
 from ._moments import log_evidence
 
@@ -76,6 +77,8 @@ def values_at(mpt: MPTrace, indices: dict) -> dict:
     for lat in graph.latents:
         idx = indices[lat.name]
         n = idx.shape[0]
+        index_shape = block_ones(lat.batch_shape, lat.blocks)  # a block is drawn whole
+        idx = jnp.broadcast_to(idx.reshape((n,) + index_shape), (n,) + lat.batch_shape)
         m = 1
         for size in lat.batch_shape:
             m *= size
@@ -113,7 +116,8 @@ def _deterministic_at(graph: FactorGraph, value, det, indices: dict, n: int):
     got = jnp.broadcast_to(got, (n,) + got.shape[1:])
     event = got.shape[1 + len(plates):]
     batch_rank = len(det.batch_shape) - det.event_ndim
-    layout = graph.positional_shape((), plates, batch_rank) if batch_rank else ()
+    rank = batch_rank + (det.event_ndim if det.inplace else 0)
+    layout = graph.positional_shape((), plates, rank)[:batch_rank] if batch_rank else ()
     got = got.reshape((n,) + layout + event)
     return jnp.broadcast_to(got, (n,) + det.batch_shape)
 

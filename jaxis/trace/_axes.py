@@ -12,7 +12,7 @@ the wrong factor graph.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 from ._structure import ModelStructure
 
@@ -36,6 +36,7 @@ def read_axes(
     own_plates: Sequence[str],
     structure: ModelStructure,
     sizes: Mapping[str, int],
+    blocks: Optional[Mapping[int, int]] = None,
 ) -> tuple[set[str], set[str]]:
     """The latents whose sample axis ``batch_shape`` carries, and the plates it varies along.
 
@@ -44,6 +45,7 @@ def read_axes(
         batch_shape: positional batch shape (no event dims), drawn with ``sizes``.
         own_plates: the plates the site is declared in.
         sizes: samples per latent, pairwise different and different from all plate sizes.
+        blocks: the site's block dims (dim -> size): batch dims outside its plates.
 
     Raises:
         ValueError: a sample axis sits on another latent's dim or on a plate dim, or a dim
@@ -63,6 +65,8 @@ def read_axes(
             kvars.add(expected)
         elif pos <= P and dim in own_by_dim and own_by_dim[dim].size == size:
             plates.add(own_by_dim[dim].name)
+        elif pos <= P and blocks and blocks.get(dim) == size:
+            continue
         elif _owner(size, sizes) is not None:
             owner = _owner(size, sizes)
             raise ValueError(

@@ -18,7 +18,9 @@ independent with ``z^k ~ q(. | t_k)``, so for any parent indices ``k_pa``,
 sum_k' q(z | t_k') dz = 1`` -- whatever the pairing, as long as the mixture runs over the
 tuples used. The mixture over the full ``K^|qa|`` grid of parent combinations would be
 wrong for two or more parents (it is not the density the paired draws come from), and
-biases Z-hat upward through the plate product. With one parent the two coincide.
+biases Z-hat upward through the plate product. With one parent the two coincide. For a
+block site (:mod:`jaxis.trace._blocks`) ``q`` is the joint density of the whole block: its
+distribution is already a ``BlockSum``, so the mixture is over joint block densities.
 
 The proposal's distribution at the paired tuples is obtained by replaying the proposal
 program up to the site, with each parent's samples permuted and moved onto the child's
@@ -116,7 +118,10 @@ class MPSampler(Messenger):
             )
         fn = msg["fn"]
         plates = [f.name for f in msg["cond_indep_stack"]]
-        kvars, _ = read_axes(name, tuple(fn.batch_shape), plates, self.structure, self.sizes)
+        site = self.structure.site(name)
+        blocks = {d: site.batch_shape[d] for d in site.blocks}
+        kvars, _ = read_axes(name, tuple(fn.batch_shape), plates, self.structure, self.sizes,
+                             blocks)
         parents = tuple(n for n in self.structure.latents if n in kvars)
         key = jax.random.fold_in(self.rng_key, self.structure.latents.index(name))
         ne = len(fn.event_shape)
@@ -140,11 +145,12 @@ class MPSampler(Messenger):
         return self.structure.latent_dim(name)
 
     def _perm(self, a: str) -> jax.Array:
-        """Permutation of parent ``a``'s samples, one per plate element: positional."""
+        """Permutation of parent ``a``'s samples, one per plate element (not per block
+        element: a block is one sample): positional."""
         if a not in self.perms:
             site = self.structure.site(a)
             rank = -self._dim(a)
-            shape = (self.sizes[a],) + (1,) * (rank - 1 - len(site.batch_shape)) + site.batch_shape
+            shape = (self.sizes[a],) + (1,) * (rank - 1 - len(site.batch_shape)) + site.index_shape
             key = jax.random.fold_in(self.perm_key, self.structure.latents.index(a))
             self.perms[a] = jnp.argsort(jax.random.uniform(key, shape), axis=0)
         return self.perms[a]

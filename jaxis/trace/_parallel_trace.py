@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from numpyro import handlers
 
+from ._blocks import BlockSum, block_reduce, sum_blocks
 from ._mp_sample import MPSampler
 from ._structure import ModelStructure
 
@@ -33,17 +34,23 @@ def site_log_prob(site: dict) -> jax.Array:
     """``scale * mask * fn.log_prob(value)`` for a traced sample site (numpyro semantics).
 
     A NaN observed value gives a NaN log density (numpyro's ``log_prob`` would call it
-    out of support, ``-inf``: impossible data, which it is not).
+    out of support, ``-inf``: impossible data, which it is not). For a block site
+    (:class:`BlockSum`) NaN, mask and scale act per element, before the block sum, so
+    handlers applied outside the model mean what they mean in numpyro.
     """
-    lp = site["fn"].log_prob(site["value"])
+    fn = site["fn"]
+    base = fn.base if isinstance(fn, BlockSum) else fn
+    lp = base.log_prob(site["value"])
     value = jnp.asarray(site["value"])
     if site["is_observed"] and jnp.issubdtype(value.dtype, jnp.inexact):
-        event = tuple(range(value.ndim - len(site["fn"].event_shape), value.ndim))
+        event = tuple(range(value.ndim - len(base.event_shape), value.ndim))
         lp = jnp.where(jnp.any(jnp.isnan(value), axis=event), jnp.nan, lp)
     if site.get("mask") is not None:
         lp = jnp.where(site["mask"], lp, 0.0)
     if site.get("scale") is not None:
         lp = site["scale"] * lp
+    if isinstance(fn, BlockSum):
+        lp = block_reduce(jnp.sum, lp, fn.dims)
     return lp
 
 
@@ -59,6 +66,10 @@ def parallel_trace(
 ) -> ParallelTrace:
     """Draw ``sizes[i]`` proposal samples per latent ``i`` and score them under the model."""
     sample_key, model_key = jax.random.split(rng_key)
+    blocks = structure.blocks()
+    if blocks:
+        model = sum_blocks(model, blocks)
+        guide = None if guide is None else sum_blocks(guide, blocks)
     proposal = model if guide is None else guide
     sampler = MPSampler(
         handlers.seed(proposal, rng_seed=model_key), proposal=proposal,
@@ -80,6 +91,9 @@ def parallel_trace(
             log_p[name] = site_log_prob(site)
             if not site["is_observed"]:
                 values[name] = site["value"]
-    perms = {a: p.reshape((p.shape[0],) + structure.site(a).batch_shape)
-             for a, p in sampler.perms.items()}
+    perms = {}
+    for a, p in sampler.perms.items():
+        site = structure.site(a)
+        perms[a] = jnp.broadcast_to(p.reshape((p.shape[0],) + site.index_shape),
+                                    (p.shape[0],) + site.batch_shape)
     return ParallelTrace(values, log_p, sampler.log_q, det, sampler.parents, perms)

@@ -9,6 +9,12 @@ Each latent ``i`` (in proposal order) later gets its own positional sample axis
 ``dim_i = -(P + 1 + i)`` where ``P`` is the model's plate nesting depth, in the way numpyro's
 ``enum`` allocates dims (Obermeyer et al. 2019, *Tensor variable elimination for plated
 factor graphs*).
+
+A batch dim of a site that belongs to none of its plates (``Normal(0, 1).expand([9])``
+outside a plate, data of shape ``(N,)`` without a plate) is a *block* dim: numpyro sums
+the site's log density over it, so the whole block is one joint site, and a latent block
+gets one sample index (K draws of the whole vector). Block dims keep their positions, so
+``P`` covers them too: it is the deepest plate or block dim of any site.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from numpyro.distributions.distribution import (
     MaskedDistribution,
 )
 
+from ._blocks import block_dims, block_ones, check_guide_blocks
 from ._support import support_mismatch
 
 
@@ -46,10 +53,19 @@ class SiteInfo(NamedTuple):
     plates: tuple[str, ...]
     batch_shape: tuple[int, ...]
     event_shape: tuple[int, ...]
+    blocks: tuple[int, ...] = ()  # block dims (negative): in no plate, summed as one site
+
+    @property
+    def index_shape(self) -> tuple[int, ...]:
+        """``batch_shape`` with the block dims set to 1: one sample index per element."""
+        return block_ones(self.batch_shape, self.blocks)
 
 
 class ModelStructure(NamedTuple):
-    """Sites in execution order, plates sorted outermost first, and the plate depth ``P``."""
+    """Sites in execution order, plates sorted outermost first, and the depth ``P``.
+
+    ``plate_depth`` is the deepest plate or block dim of any site: sample axes sit left of it.
+    """
 
     sites: tuple[SiteInfo, ...]
     plates: tuple[PlateInfo, ...]
@@ -64,6 +80,10 @@ class ModelStructure(NamedTuple):
 
     def plate(self, name: str) -> PlateInfo:
         return next(p for p in self.plates if p.name == name)
+
+    def blocks(self) -> dict[str, tuple[int, ...]]:
+        """``site -> block dims`` for every sample site that has any."""
+        return {s.name: s.blocks for s in self.sites if s.blocks}
 
     def latent_dim(self, name: str) -> int:
         """Positional sample axis of a latent: ``-(P + 1 + index)``."""
@@ -142,21 +162,12 @@ def _site_info(msg: dict, kind: str) -> SiteInfo:
         shape = tuple(np.shape(msg["value"]))
         return SiteInfo(msg["name"], kind, plates, shape, ())
     fn = msg["fn"]
-    return SiteInfo(msg["name"], kind, plates, tuple(fn.batch_shape), tuple(fn.event_shape))
-
-
-def _check_batch_dims(site: SiteInfo, plate_dims: dict[str, PlateInfo]) -> None:
-    """Every batch dim of a site must belong to one of its plates (or be size 1)."""
-    own = {plate_dims[p].dim for p in site.plates}
-    for i, size in enumerate(site.batch_shape):
-        dim = i - len(site.batch_shape)
-        if size != 1 and dim not in own:
-            raise ValueError(
-                f"Site {site.name!r} has batch shape {site.batch_shape}, but dim {dim} (size "
-                f"{size}) belongs to none of its plates {site.plates}. Declare it with "
-                f"numpyro.plate(..., {size}, dim={dim}) or make it an event dim with "
-                f".to_event()."
-            )
+    event = tuple(fn.event_shape)
+    # numpyro broadcasts the value against the distribution: data of shape (N,) observed
+    # under a scalar Normal(mu, s) are N batch elements (summed by numpyro: a block).
+    value_batch = tuple(np.shape(msg["value"]))[:max(np.ndim(msg["value"]) - len(event), 0)]
+    batch = tuple(np.broadcast_shapes(tuple(fn.batch_shape), value_batch))
+    return SiteInfo(msg["name"], kind, plates, batch, event, block_dims(msg, batch))
 
 
 def _check_observed(msg: dict) -> None:
@@ -259,6 +270,7 @@ def model_structure(
 
     if guide is not None:
         _check_guide_plates(gtrace, plates)
+        check_guide_blocks(gtrace, sites)
         missing = [n for n in model_latents if n not in proposal_order]
         if missing:
             raise ValueError(
@@ -274,10 +286,8 @@ def model_structure(
     else:
         proposal_order = model_latents
 
-    depth = max([-p.dim for p in plates.values()] + [0])
-    for s in sites:
-        if s.kind != "deterministic":
-            _check_batch_dims(s, plates)
+    depth = max([-p.dim for p in plates.values()] + [-d for s in sites for d in s.blocks]
+                + [0])
     ordered = tuple(sorted(plates.values(), key=lambda p: p.dim))
     return ModelStructure(tuple(sites), ordered, depth, tuple(proposal_order))
 
