@@ -11,19 +11,22 @@ function with respect to source terms ``S``.
 Exactness in float32: when the operands peak at different values of the summed index, the
 product of their shifted exponentials can underflow although the sum is representable
 (factors 100 nats apart, say). Each contraction output ``s`` is a sum of at most K
-products; where ``s < K * tiny / eps`` it may have lost relative precision to underflow,
-and those entries are recomputed exactly, as an online log-sum-exp over the summed index
-(``lax.scan`` over its K values, memory of the order of the output). The fallback runs
-only when some entry needs it (``lax.cond``; under ``vmap`` the condition is taken over
-the whole batch, so the conditional stays a branch instead of becoming a select that
-computes both). NaN propagates as NaN; ``-inf`` (an impossible combination) keeps a zero
-gradient.
+products of numbers <= 1, so its underflow loss is below ``t = K * tiny / eps``: the true
+value lies in ``[s, s + t]``. The fast pass carries, next to each step's value, an upper
+bound (every output raised by ``t``, then contracted on). ``Z`` grows with every entry, so
+the bound's ``log Z_hi >= log Z``; if ``log Z_hi - log Z_fast <= tol`` (``1e-4`` plus a few
+rounding units of ``log Z``), the fast value is exact to that tolerance and so are its
+gradients (entries it lost carry at most that posterior mass). Otherwise the contraction
+is recomputed with every lossy entry evaluated exactly, as an online log-sum-exp over the
+summed index (``lax.scan`` over its K values, memory of the order of the step's output;
+:mod:`jaxis.contract._exact`). One ``lax.cond`` per call decides (under ``vmap``, over the
+whole batch), inside a ``custom_vjp`` whose backward pass differentiates the pass that was
+used, so the fast path keeps no residual of the exact one. NaN propagates as NaN; ``-inf``
+(an impossible combination) keeps a zero gradient.
 
-Cost: the fallback is ``K`` output-sized passes of one step (about 5 ns per output entry
-and sample on this project's 2-core CPU). It runs whenever an entry falls below the
-threshold, also where that entry is negligible for ``Z`` (the chimpanzee model's
-HalfCauchy scales put some entries thousands of nats down, so it runs on every call
-there); telling negligible entries apart needs the whole graph, so it is not attempted.
+Cost: the bound adds one elementwise pass per einsum step and repeats the steps after the
+first einsum on the bound (the small steps, on the paper's models); the exact pass runs
+only where a lost entry could matter (float32 data 100 nats from their proposal, say).
 
 Reference: Bowyer, Heap, Aitchison 2023, eqs. 18, 27, 32, 43.
 """
@@ -61,55 +64,137 @@ def log_z(
     graph: FactorGraph, log_factors: Sequence[jax.Array], sources: Sequence[Source] = ()
 ) -> jax.Array:
     """``log`` of the MP estimate with source terms; a scalar (``-inf`` if every term is 0)."""
-    return forward_terms(graph, log_factors, sources, keep=False)[-1][0]
+    specs = term_specs(graph, sources)
+    return _log_z(graph, specs, tuple(log_factors) + tuple(s.array for s in sources))
 
 
 def forward_terms(
-    graph: FactorGraph,
-    log_factors: Sequence[jax.Array],
-    sources: Sequence[Source] = (),
-    *,
-    keep: bool = True,
+    graph: FactorGraph, log_factors: Sequence[jax.Array], sources: Sequence[Source] = ()
 ) -> list:
     """Run the elimination schedule; return every term as ``(array, (kvars, plates))``.
 
     Terms ``0..F-1`` are the factors and sources, then one per step; the last is ``log Z``.
-    With ``keep=False`` consumed terms are dropped (``None``) so XLA may free them.
+    Exact to the module's tolerance (recomputed exactly where the fast pass may not be).
     """
     specs = term_specs(graph, sources)
+    arrays = tuple(log_factors) + tuple(s.array for s in sources)
+    fast, hi = _run(graph, specs, arrays, exact=False, keep=True)
+    values = jax.lax.cond(
+        _needs_exact(fast[-1][0], hi),
+        lambda a: [x for x, _ in _run(graph, specs, a, exact=True, keep=True)[0]],
+        lambda a: [x for x, _ in fast],
+        arrays,
+    )
+    return list(zip(arrays, specs)) + [(x, d) for x, (_, d) in zip(values, fast)]
+
+
+def _needs_exact(fast: jax.Array, hi: jax.Array) -> jax.Array:
+    """Could entries the fast pass lost change ``log Z`` by more than the tolerance?
+
+    True for NaN (the exact pass then gives NaN too) and for a fast ``-inf``.
+    """
+    info = jnp.finfo(jnp.result_type(fast))
+    tol = 1e-4 + 16 * info.eps * jnp.abs(jnp.where(jnp.isfinite(fast), fast, 0.0))
+    return _any_in_batch(~(hi - fast <= tol))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _log_z(graph: FactorGraph, specs: tuple, arrays: tuple) -> jax.Array:
+    outs, hi = _run(graph, specs, arrays, exact=False, keep=False)
+    fast = outs[-1][0]
+    return jax.lax.cond(_needs_exact(fast, hi), lambda a: _exact_log_z(graph, specs, a),
+                        lambda a: fast, arrays)
+
+
+def _log_z_fwd(graph, specs, arrays):
+    def fast_fn(a):
+        outs, hi = _run(graph, specs, a, exact=False, keep=False)
+        return outs[-1][0], jax.lax.stop_gradient(hi)
+
+    fast, pull_fast, hi = jax.vjp(fast_fn, arrays, has_aux=True)
+    need = _needs_exact(fast, hi)
+    value = jax.lax.cond(need, lambda a: _exact_log_z(graph, specs, a), lambda a: fast, arrays)
+    return value, (pull_fast, need, arrays)
+
+
+def _log_z_bwd(graph, specs, res, g):
+    pull_fast, need, arrays = res
+
+    def exact_ct(a):
+        return jax.vjp(lambda b: _exact_log_z(graph, specs, b), a)[1](g)[0]
+
+    return (jax.lax.cond(_any_in_batch(need), exact_ct, lambda a: pull_fast(g)[0], arrays),)
+
+
+_log_z.defvjp(_log_z_fwd, _log_z_bwd)
+
+
+def _exact_log_z(graph, specs, arrays):
+    return _run(graph, specs, arrays, exact=True, keep=False)[0][-1][0]
+
+
+def _run(graph: FactorGraph, specs: tuple, arrays: tuple, *, exact: bool, keep: bool):
+    """The elimination schedule over ``arrays`` (terms with dims ``specs``).
+
+    Returns the step outputs ``(array, (kvars, plates))`` (the last is ``log Z``) and the
+    upper bound of ``log Z`` (``exact=False``; with ``exact=True`` lossy entries are
+    recomputed exactly and the bound is the value). With ``keep=False`` consumed terms are
+    dropped so XLA may free them.
+    """
     steps = plan_contraction(graph, specs)
-    terms: list = list(zip(list(log_factors) + [s.array for s in sources], specs))
+    terms: list = list(zip(arrays, specs))
+    bounds: list = [None] * len(arrays)  # None: the bound is the value itself
+    outs = []
     for step in steps:
         operands = [terms[i] for i in step.inputs]
+        raised = None
+        if any(bounds[i] is not None for i in step.inputs):
+            raised = [(terms[i][0] if bounds[i] is None else bounds[i], terms[i][1])
+                      for i in step.inputs]
         if not keep:
             for i in step.inputs:
-                terms[i] = None
-        out = _contract(graph, operands, step)
+                terms[i] = bounds[i] = None
+        out, bound = _contract(graph, operands, step, exact)
+        if raised is not None:
+            value, b = _contract(graph, raised, step, exact)
+            bound = value if b is None else b
         if step.reduce:
             axes = tuple(len(step.kvars) + step.plates.index(p) for p in step.reduce)
             out = jnp.sum(out, axis=axes)
+            bound = None if bound is None else jnp.sum(bound, axis=axes)
         terms.append((out, (step.kvars, step.out_plates)))
-    return terms
+        bounds.append(bound)
+        outs.append(terms[-1])
+    return outs, (outs[-1][0] if bounds[-1] is None else bounds[-1])
 
 
-def _contract(graph: FactorGraph, operands, step: Step) -> jax.Array:
+def _contract(graph: FactorGraph, operands, step: Step, exact: bool):
+    """One step: its output and an upper bound of it (``None`` when the output is exact)."""
     kvars, plates = step.kvars, step.plates
     summed = set(step.sum_vars)
     touching = [(x, d) for x, d in operands if summed & set(d[0])]
     rest = [(x, d) for x, d in operands if not summed & set(d[0])]
     total = sum((align(graph, x, d, kvars, plates) for x, d in rest), jnp.zeros(()))
+    bound = None
     if len(touching) == 1:
         x, (ks, ps) = touching[0]
         axes = tuple(i for i, k in enumerate(ks) if k in summed)
         kept = tuple(k for k in ks if k not in summed)
         total = total + align(graph, logsumexp(x, axis=axes), (kept, ps), kvars, plates)
     elif touching:
-        total = total + _shifted_einsum(graph, touching, step)
-    return jnp.broadcast_to(total, graph.shape(kvars, plates))
+        value, upper = _shifted_einsum(graph, touching, step, exact)
+        bound = None if upper is None else jnp.broadcast_to(total + upper,
+                                                            graph.shape(kvars, plates))
+        total = total + value
+    return jnp.broadcast_to(total, graph.shape(kvars, plates)), bound
 
 
-def _shifted_einsum(graph: FactorGraph, operands, step: Step) -> jax.Array:
-    """``log einsum(exp(x_f - m_f)) + sum_f m_f`` with ``m_f`` = max over summed indices."""
+def _shifted_einsum(graph: FactorGraph, operands, step: Step, exact: bool):
+    """``log einsum(exp(x_f - m_f)) + sum_f m_f`` with ``m_f`` = max over summed indices.
+
+    Returns it with its upper bound ``log(einsum + t) + sum_f m_f`` (``exact=False``), or
+    with its lossy entries recomputed exactly and no bound (``exact=True``).
+    """
     summed = set(step.sum_vars)
     letters = {}
     for name in [l.name for l in graph.latents] + [p.name for p in graph.plates]:
@@ -129,15 +214,14 @@ def _shifted_einsum(graph: FactorGraph, operands, step: Step) -> jax.Array:
     expr = _expression(",".join(subs) + "->" + out_sub, tuple(x.shape for x in shifted))
     total = expr(*shifted, backend="jax")
     info = jnp.finfo(total.dtype)
-    lossy = total < graph.K * info.tiny / info.eps  # False for NaN: NaN stays NaN
+    threshold = graph.K * info.tiny / info.eps
     fast = safe_log(total) + shift_total
+    if not exact:
+        return fast, jax.lax.stop_gradient(jnp.log(total + threshold) + shift_total)
+    lossy = total < threshold  # False for NaN: NaN stays NaN
     v = step.sum_vars[0]
-    return jax.lax.cond(
-        _any_in_batch(lossy),
-        lambda: jnp.where(lossy, exact_logsumexp(graph, operands, v, step.kvars, step.plates),
-                          fast),
-        lambda: fast,
-    )
+    return jnp.where(lossy, exact_logsumexp(graph, operands, v, step.kvars, step.plates),
+                     fast), None
 
 
 @custom_vmap
