@@ -101,9 +101,14 @@ def _needs_exact(fast: jax.Array, hi: jax.Array) -> jax.Array:
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
 def _log_z(graph: FactorGraph, specs: tuple, arrays: tuple) -> jax.Array:
     outs, hi = _run(graph, specs, arrays, exact=False, keep=False)
-    fast = outs[-1][0]
-    return jax.lax.cond(_needs_exact(fast, hi), lambda a: _exact_log_z(graph, specs, a),
-                        lambda a: fast, arrays)
+    return _checked(graph, specs, arrays, outs[-1][0], hi)[0]
+
+
+def _checked(graph, specs, arrays, fast, hi):
+    """``fast``, or the exact pass's value where the bound says ``fast`` may be off."""
+    need = _needs_exact(fast, hi)
+    exact = lambda a: _exact_log_z(graph, specs, a)
+    return jax.lax.cond(need, exact, lambda a: fast, arrays), need
 
 
 def _log_z_fwd(graph, specs, arrays):
@@ -112,8 +117,7 @@ def _log_z_fwd(graph, specs, arrays):
         return outs[-1][0], jax.lax.stop_gradient(hi)
 
     fast, pull_fast, hi = jax.vjp(fast_fn, arrays, has_aux=True)
-    need = _needs_exact(fast, hi)
-    value = jax.lax.cond(need, lambda a: _exact_log_z(graph, specs, a), lambda a: fast, arrays)
+    value, need = _checked(graph, specs, arrays, fast, hi)
     return value, (pull_fast, need, arrays)
 
 

@@ -21,7 +21,6 @@ Example:
 """
 from __future__ import annotations
 
-import jax
 from numpyro import handlers
 from numpyro.infer.elbo import ELBO
 
@@ -38,19 +37,14 @@ class _ISBound(ELBO):
         super().__init__(num_particles=1)
         self.K = _check_K(K)
 
-    def _log_z_hat(self, model, guide, rng_key, args, kwargs) -> jax.Array:
-        raise NotImplementedError
-
     def loss_with_mutable_state(self, rng_key, param_map, model, guide, *args, **kwargs):
-        self._check_guide(model, guide)
-        lz = self._log_z_hat(handlers.substitute(model, data=param_map),
-                             handlers.substitute(guide, data=param_map), rng_key, args, kwargs)
-        return {"loss": -lz, "mutable_state": None}
-
-    def _check_guide(self, model, guide) -> None:
+        """``-log Z-hat`` of the subclass's estimator (``_log_z_hat``) at ``param_map``."""
         if guide is None:
             raise ValueError(f"{type(self).__name__}: SVI needs a guide to train; for MP IS "
                              "from the prior use jaxis.mpis(model, K=...) directly.")
+        lz = self._log_z_hat(handlers.substitute(model, data=param_map),
+                             handlers.substitute(guide, data=param_map), rng_key, args, kwargs)
+        return {"loss": -lz, "mutable_state": None}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(K={self.K})"
