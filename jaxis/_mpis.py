@@ -27,6 +27,7 @@ from ._filter_jit import filter_jit
 from ._memory import RUNTIME_ALLOWANCE, budget_guard, compiled_peak, resolve_budget
 from .graph._graph import FactorGraph, build_graph, to_compact
 from .trace._axes import distinct_sizes
+from .trace._enumerate import MODES as ENUMERATE_MODES
 from .trace._parallel_trace import parallel_trace
 from .trace._structure import ModelStructure, model_structure
 
@@ -36,7 +37,8 @@ class MPTrace:
     """The result of one MP IS run: samples, compact log factors and the static graph.
 
     Attributes:
-        samples: ``site -> (K, *batch_shape, *event_shape)``, the K draws of each latent.
+        samples: ``site -> (K_i, *batch_shape, *event_shape)``, the K draws of each latent
+            (the S support values of an enumerated latent: ``K_i = S``).
         log_factors: one array per ``graph.factors`` entry, in canonical compact layout.
         deterministic: ``site -> value`` per ``graph.deterministics`` entry, compact:
             ``(K,) * len(kvars) + plate sizes + event shape``.
@@ -72,11 +74,11 @@ class MPTrace:
         return self.graph.K
 
     def positional(self, name: str) -> jax.Array:
-        """The K samples of a latent on its own positional axis (numpyro-enum layout)."""
+        """The samples of a latent on its own positional axis (numpyro-enum layout)."""
         lat = self.graph.latent(name)
         rank = -lat.dim
         pad = (1,) * (rank - 1 - len(lat.batch_shape))
-        return self.samples[name].reshape((self.K,) + pad + lat.batch_shape + lat.event_shape)
+        return self.samples[name].reshape((lat.size,) + pad + lat.batch_shape + lat.event_shape)
 
     def __repr__(self) -> str:
         shapes = {k: tuple(v.shape) for k, v in self.samples.items()}
@@ -97,6 +99,7 @@ def mpis(
     memory_budget: Optional[int] = None,
     check_memory: bool = True,
     params: Optional[dict] = None,
+    enumerate: str = "auto",
 ) -> Callable[..., MPTrace]:
     """Build ``run(rng_key, *args, **kwargs) -> MPTrace`` for massively parallel IS.
 
@@ -114,6 +117,12 @@ def mpis(
         params: values for ``numpyro.param`` sites of the model and guide (e.g. trained
             with ``numpyro.infer.SVI`` and ``jaxis.MPELBO``: ``svi.get_params(state)``);
             ``None`` uses each param site's initial value.
+        enumerate: which discrete latents are summed exactly over their support instead
+            of sampled (their "samples" are the S support values, ``K_i = S``):
+            ``"auto"`` (default) enumerates sites marked ``infer={"enumerate":
+            "parallel"}`` and every other finite-support latent with at most K values;
+            ``"marked"`` only the marked ones. With a guide, a discrete latent the guide
+            does not sample is enumerated (numpyro's convention).
 
     Example:
         >>> run = mpis(model, K=10)
@@ -129,10 +138,14 @@ def mpis(
     if memory_budget is not None:
         resolve_budget(memory_budget)
 
+    if enumerate not in ENUMERATE_MODES:
+        raise ValueError(f"enumerate must be one of {ENUMERATE_MODES}, got {enumerate!r}.")
     if not check_memory:
-        return _build(model, guide, K, None)
-    relower = lambda k, key, a, kw: _build(model, guide, k, None).lower(key, *a, **kw)
-    return _build(model, guide, K, budget_guard("MP IS", K, memory_budget, mp_peak, relower))
+        return _build(model, guide, K, enumerate, None)
+    relower = lambda k, key, a, kw: _build(model, guide, k, enumerate, None).lower(
+        key, *a, **kw)
+    guard = budget_guard("MP IS", K, memory_budget, mp_peak, relower)
+    return _build(model, guide, K, enumerate, guard)
 
 
 def mp_peak(lowered) -> int:
@@ -154,12 +167,13 @@ def mp_peak(lowered) -> int:
 
 
 def _log_factors(pt, structure: ModelStructure, K: int) -> dict:
-    """``log p - log q_mix - log K`` per latent, ``log p`` per observed site (positional)."""
+    """``log p - log q_mix - log K`` per sampled latent, ``log p`` per enumerated latent
+    (uniform proposal on its S values: ``log q + log S = 0``) and per observed site."""
     factors = {}
     for site in structure.sites:
-        if site.kind == "latent":
+        if site.kind == "latent" and not site.enum_size:
             factors[site.name] = pt.log_p[site.name] - pt.log_q[site.name] - math.log(K)
-        elif site.kind == "observed":
+        elif site.kind in ("latent", "observed"):
             factors[site.name] = pt.log_p[site.name]
     return factors
 
@@ -195,13 +209,16 @@ def _in_place(value: jax.Array, det) -> jax.Array:
     return jnp.reshape(value, shape[:len(shape) - e] + (1,) * e + shape[len(shape) - e:])
 
 
-def _build(model, guide, K: int, guard) -> Callable[..., MPTrace]:
+def _build(model, guide, K: int, enumerate: str, guard) -> Callable[..., MPTrace]:
     """The jitted run (with ``guard`` checking each new signature, or none)."""
 
+    def structure_of(args, kwargs):
+        return model_structure(model, guide, args, kwargs, K, enumerate)
+
     def run(rng_key, *args, **kwargs) -> MPTrace:
-        structure = model_structure(model, guide, args, kwargs)
+        structure = structure_of(args, kwargs)
         graph = structure_graph(model, guide, structure, K, args, kwargs)
-        pt = parallel_trace(rng_key, model, guide, sizes={n: K for n in structure.latents},
+        pt = parallel_trace(rng_key, model, guide, sizes=structure.sizes(K),
                             structure=structure, args=args, kwargs=kwargs)
         factors = _log_factors(pt, structure, K)
         log_factors = tuple(to_compact(graph, factors[f.name], f.name, f.kvars, f.plates,
@@ -211,9 +228,8 @@ def _build(model, guide, K: int, guard) -> Callable[..., MPTrace]:
                 for d in graph.deterministics}
         samples = {}
         for lat in graph.latents:
-            shape = (K,) + lat.batch_shape + lat.event_shape
+            shape = (lat.size,) + lat.batch_shape + lat.event_shape
             samples[lat.name] = jnp.reshape(pt.values[lat.name], shape)
         return MPTrace(samples, log_factors, dets, pt.perms, graph)
 
-    return filter_jit(run, precheck=lambda a, kw: model_structure(model, guide, a, kw),
-                      guard=guard)
+    return filter_jit(run, precheck=structure_of, guard=guard)

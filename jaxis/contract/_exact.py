@@ -5,7 +5,7 @@ is
 
     out(e) = log sum_v exp(sum_f x_f(v, e_f))
 
-computed as an online log-sum-exp over the K values of ``v`` (``lax.scan``): each value
+computed as an online log-sum-exp over the values of ``v`` (``lax.scan``): each value
 adds one output-sized term, the running maximum keeps every exponent <= 0, so nothing
 underflows that the result could need. Memory is a few output-sized arrays.
 
@@ -28,7 +28,7 @@ from ..graph._graph import FactorGraph
 def align(graph: FactorGraph, x: jax.Array, dims, kvars, plates) -> jax.Array:
     """Reshape ``x`` (dims a canonical subsequence) to broadcast against ``(kvars, plates)``."""
     own_k, own_p = set(dims[0]), set(dims[1])
-    shape = [graph.K if k in own_k else 1 for k in kvars]
+    shape = [graph.size(k) if k in own_k else 1 for k in kvars]
     shape += [graph.plate(p).size if p in own_p else 1 for p in plates]
     return jnp.reshape(x, shape)
 
@@ -70,7 +70,7 @@ def _lse(graph, dims, v, kvars, plates, xs):
 
     dtype = jnp.result_type(*xs)
     init = (jnp.full(shape, -jnp.inf, dtype), jnp.zeros(shape, dtype))
-    (m, acc), _ = jax.lax.scan(body, init, jnp.arange(graph.K))
+    (m, acc), _ = jax.lax.scan(body, init, jnp.arange(graph.size(v)))
     return safe_log(acc) + jnp.where(jnp.isfinite(m), m, 0.0)
 
 
@@ -96,7 +96,8 @@ def _lse_bwd(graph, dims, v, kvars, plates, res, g):
                                                            ks.index(v)))
         return tuple(new), None
 
-    cts, _ = jax.lax.scan(body, tuple(jnp.zeros_like(x) for x in xs), jnp.arange(graph.K))
+    cts, _ = jax.lax.scan(body, tuple(jnp.zeros_like(x) for x in xs),
+                          jnp.arange(graph.size(v)))
     return (cts,)
 
 

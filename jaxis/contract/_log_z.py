@@ -218,7 +218,7 @@ def _shifted_einsum(graph: FactorGraph, operands, step: Step, exact: bool):
     expr = _expression(",".join(subs) + "->" + out_sub, tuple(x.shape for x in shifted))
     total = expr(*shifted, backend="jax")
     info = jnp.finfo(total.dtype)
-    threshold = graph.K * info.tiny / info.eps
+    threshold = graph.size(step.sum_vars[0]) * info.tiny / info.eps
     fast = safe_log(total) + shift_total
     if not exact:
         return fast, jax.lax.stop_gradient(jnp.log(total + threshold) + shift_total)

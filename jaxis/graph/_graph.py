@@ -31,6 +31,7 @@ class LatentSpec(NamedTuple):
     ``proposal_parents``: the latents its proposal was drawn given (paired tuples, see
     :mod:`jaxis.trace._mp_sample`); empty for a factorised proposal. ``blocks``: its batch
     dims outside every plate (negative), one joint block with one sample index.
+    ``size``: its number of samples, K, or the support size of an enumerated latent.
     """
 
     name: str
@@ -40,6 +41,7 @@ class LatentSpec(NamedTuple):
     event_shape: tuple[int, ...]
     proposal_parents: tuple[str, ...] = ()
     blocks: tuple[int, ...] = ()
+    size: int = 1
 
     @property
     def plated_shape(self) -> tuple[int, ...]:
@@ -107,14 +109,18 @@ class FactorGraph(NamedTuple):
         ps = tuple(sorted(set(plates), key=lambda n: self.plate(n).dim))
         return ks, ps
 
+    def size(self, name: str) -> int:
+        """Samples of a latent: K, or the support size of an enumerated one."""
+        return self.latent(name).size
+
     def shape(self, kvars: Sequence[str], plates: Sequence[str]) -> tuple[int, ...]:
-        return (self.K,) * len(kvars) + tuple(self.plate(p).size for p in plates)
+        return tuple(self.size(k) for k in kvars) + tuple(self.plate(p).size for p in plates)
 
     def positional_shape(self, kvars, plates, rank: int) -> tuple[int, ...]:
         """The positional (numpyro-enum) shape of a compact array, padded to ``rank``."""
         shape = [1] * rank
         for n in kvars:
-            shape[self.latent(n).dim] = self.K
+            shape[self.latent(n).dim] = self.size(n)
         for p in plates:
             shape[self.plate(p).dim] = self.plate(p).size
         return tuple(shape)
@@ -141,7 +147,8 @@ def build_graph(
         site = structure.site(name)
         latent_specs.append(
             LatentSpec(name, structure.latent_dim(name), site.plates, site.batch_shape,
-                       site.event_shape, tuple(parents.get(name, ())), site.blocks)
+                       site.event_shape, tuple(parents.get(name, ())), site.blocks,
+                       site.enum_size or K)
         )
     graph = FactorGraph(K, structure.plate_depth, structure.plates, tuple(latent_specs), ())
     latent_plates = {p for lat in latent_specs for p in lat.plates}

@@ -80,7 +80,7 @@ def _moment_source(mpt: MPTrace, name: str, sites, fn):
             "the right only."
         )
     batch, out = m.shape[:rank], m.shape[rank:]
-    reduced = [s for s in sites if graph.K > 1 and batch[graph.latent(s).dim] == 1]
+    reduced = [s for s in sites if graph.size(s) > 1 and batch[graph.latent(s).dim] == 1]
     if reduced:
         raise ValueError(
             f"moment {name!r}: the function output does not vary along the sample axis of "
@@ -202,4 +202,5 @@ def _marginals(mpt: MPTrace, names: tuple[str, ...]) -> dict[str, jax.Array]:
     dtype = mpt.log_factors[0].dtype if mpt.log_factors else jnp.result_type(float)
     J0 = {n: jnp.zeros(graph.shape((n,), graph.latent(n).plates), dtype) for n in names}
     grads = _marginals_impl(mpt, J0)
-    return {n: grads[n].reshape((graph.K,) + graph.latent(n).plated_shape) for n in names}
+    return {n: grads[n].reshape((graph.size(n),) + graph.latent(n).plated_shape)
+            for n in names}

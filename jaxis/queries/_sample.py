@@ -27,13 +27,14 @@ from ._moments import log_evidence
 
 
 def _gather(graph: FactorGraph, x, dims, v: str, draws: dict, plates, n: int):
-    """``x`` indexed at the drawn indices of every latent but ``v``: ``(n, K, *plates)``."""
+    """``x`` indexed at the drawn indices of every latent but ``v``: ``(n, K_v, *plates)``."""
     ks, ps = dims
     rank = 2 + len(plates)
     idx = []
     for k in ks:
         if k == v:
-            idx.append(jnp.arange(graph.K).reshape((1, graph.K) + (1,) * len(plates)))
+            idx.append(jnp.arange(graph.size(v)).reshape((1, graph.size(v))
+                                                           + (1,) * len(plates)))
         else:
             own = set(graph.latent(k).plates)
             shape = (n, 1) + tuple(graph.plate(p).size if p in own else 1 for p in plates)
@@ -42,7 +43,7 @@ def _gather(graph: FactorGraph, x, dims, v: str, draws: dict, plates, n: int):
         shape = [1] * rank
         shape[2 + plates.index(p)] = graph.plate(p).size
         idx.append(jnp.arange(graph.plate(p).size).reshape(shape))
-    return jnp.broadcast_to(x[tuple(idx)], (n, graph.K) + graph.shape((), plates))
+    return jnp.broadcast_to(x[tuple(idx)], (n, graph.size(v)) + graph.shape((), plates))
 
 
 @functools.partial(jax.jit, static_argnums=(2,))
@@ -82,7 +83,7 @@ def values_at(mpt: MPTrace, indices: dict) -> dict:
         m = 1
         for size in lat.batch_shape:
             m *= size
-        flat = mpt.samples[lat.name].reshape((graph.K, m) + lat.event_shape)
+        flat = mpt.samples[lat.name].reshape((lat.size, m) + lat.event_shape)
         vals = flat[idx.reshape(n, m), jnp.arange(m)[None, :]]
         vals = vals.reshape((n,) + lat.batch_shape + lat.event_shape)
         out[lat.name] = _flag_undefined(vals, idx.reshape((n,) + lat.batch_shape),

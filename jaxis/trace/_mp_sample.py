@@ -88,6 +88,9 @@ class MPSampler(Messenger):
         structure: the static model structure (latent order and plate depth).
         args, kwargs: the proposal's arguments (for replays).
 
+    Enumerated latents (:mod:`jaxis.trace._enumerate`) get their values from an inner
+    :class:`~jaxis.trace._enumerate.EnumerateSites`; they have no ``log_q`` and no parents.
+
     After the run: ``log_q`` (site -> log q_mix, positional), ``parents`` (site -> tuple of
     proposal parents) and ``perms`` (latent -> permutation of its samples, ``(K, *batch)``,
     for every latent that is some site's proposal parent).
@@ -105,6 +108,7 @@ class MPSampler(Messenger):
         self.values: dict = {}
         self.params: dict = {}
         self.event_ndim: dict[str, int] = {}
+        self.enumerated = structure.enumerated()
         super().__init__(fn)
 
     def process_message(self, msg):
@@ -140,6 +144,9 @@ class MPSampler(Messenger):
     def postprocess_message(self, msg):
         if msg["type"] == "param":
             self.params[msg["name"]] = msg["value"]
+        elif msg["type"] == "sample" and msg["name"] in self.enumerated:
+            self.values[msg["name"]] = msg["value"]  # set by EnumerateSites (replays need it)
+            self.event_ndim[msg["name"]] = 0
 
     def _dim(self, name: str) -> int:
         return self.structure.latent_dim(name)

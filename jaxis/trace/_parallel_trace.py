@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from numpyro import handlers
 
 from ._blocks import BlockSum, block_reduce, sum_blocks
+from ._enumerate import EnumerateSites
 from ._mp_sample import MPSampler
 from ._structure import ModelStructure
 
@@ -24,7 +25,7 @@ class ParallelTrace(NamedTuple):
 
     values: dict  # latent -> value with K on its own axis
     log_p: dict  # latent and observed sites -> masked, scaled log p
-    log_q: dict  # latent -> log q_mix
+    log_q: dict  # sampled latent -> log q_mix (enumerated latents have none)
     deterministic: dict  # deterministic sites -> value
     parents: dict  # latent -> its proposal parents (a tuple of latent names)
     perms: dict  # proposal parent -> permutation of its samples, (K, *batch_shape)
@@ -64,12 +65,19 @@ def parallel_trace(
     args: tuple,
     kwargs: dict,
 ) -> ParallelTrace:
-    """Draw ``sizes[i]`` proposal samples per latent ``i`` and score them under the model."""
+    """Draw ``sizes[i]`` proposal samples per latent ``i`` and score them under the model.
+
+    Enumerated latents take their support values instead (repeated to ``sizes[i]``).
+    """
     sample_key, model_key = jax.random.split(rng_key)
     blocks = structure.blocks()
     if blocks:
         model = sum_blocks(model, blocks)
         guide = None if guide is None else sum_blocks(guide, blocks)
+    enum = structure.enumerated()
+    if enum:
+        model = EnumerateSites.wrap(model, {n: (sizes[n], structure.latent_dim(n),
+                                                structure.site(n).batch_shape) for n in enum})
     proposal = model if guide is None else guide
     sampler = MPSampler(
         handlers.seed(proposal, rng_seed=model_key), proposal=proposal,
@@ -79,7 +87,7 @@ def parallel_trace(
     if guide is None:
         mtrace = ptrace
     else:
-        values = {n: ptrace[n]["value"] for n in structure.latents}
+        values = {n: ptrace[n]["value"] for n in structure.latents if n not in enum}
         sub = handlers.substitute(handlers.seed(model, rng_seed=model_key), data=values)
         mtrace = handlers.trace(sub).get_trace(*args, **kwargs)
 

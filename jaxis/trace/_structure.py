@@ -31,6 +31,7 @@ from numpyro.distributions.distribution import (
 )
 
 from ._blocks import block_dims, block_ones, check_guide_blocks
+from ._enumerate import MODES, marked, support_size
 from ._support import support_mismatch
 
 
@@ -54,6 +55,7 @@ class SiteInfo(NamedTuple):
     batch_shape: tuple[int, ...]
     event_shape: tuple[int, ...]
     blocks: tuple[int, ...] = ()  # block dims (negative): in no plate, summed as one site
+    enum_size: int = 0  # support size of an enumerated latent; 0: sampled
 
     @property
     def index_shape(self) -> tuple[int, ...]:
@@ -84,6 +86,15 @@ class ModelStructure(NamedTuple):
     def blocks(self) -> dict[str, tuple[int, ...]]:
         """``site -> block dims`` for every sample site that has any."""
         return {s.name: s.blocks for s in self.sites if s.blocks}
+
+    def enumerated(self) -> dict[str, int]:
+        """``latent -> support size`` for every enumerated latent."""
+        return {s.name: s.enum_size for s in self.sites if s.enum_size}
+
+    def sizes(self, K: int) -> dict[str, int]:
+        """Values per latent in a run: K draws, or the support of an enumerated latent."""
+        enum = self.enumerated()
+        return {n: enum.get(n, K) for n in self.latents}
 
     def latent_dim(self, name: str) -> int:
         """Positional sample axis of a latent: ``-(P + 1 + index)``."""
@@ -220,10 +231,37 @@ def _check_guide_plates(gtrace: dict, plates: dict[str, PlateInfo]) -> None:
                 )
 
 
+def _enumeration(msg: dict, info: SiteInfo, K: Optional[int], mode: str, guided: bool,
+                 in_guide: bool) -> int:
+    """Support size if the latent site is enumerated (see :mod:`._enumerate`), else 0."""
+    if K is None or in_guide:
+        return 0
+    size, why = support_size(msg)
+    if info.blocks:  # a joint block of n values would have S^n
+        size, why = 0, (f"its batch dims {info.blocks} lie in no plate, so it is one joint "
+                        "block; put them in a numpyro.plate to enumerate per element")
+    if marked(msg) and not size:
+        raise ValueError(
+            f"Site {msg['name']!r} is marked infer={{'enumerate': 'parallel'}} but cannot "
+            f"be enumerated: {why}. Remove the mark to sample it, or give it a discrete "
+            "distribution with a fixed, finite support and event shape ()."
+        )
+    if size and (marked(msg) or guided or (mode == "auto" and size <= K)):
+        return size
+    return 0
+
+
 def model_structure(
-    model: Callable, guide: Optional[Callable], args: tuple, kwargs: dict
+    model: Callable, guide: Optional[Callable], args: tuple, kwargs: dict,
+    K: Optional[int] = None, enumerate: str = "auto",
 ) -> ModelStructure:
-    """Trace ``guide`` (if any) and ``model`` abstractly and validate their sites."""
+    """Trace ``guide`` (if any) and ``model`` abstractly and validate their sites.
+
+    With ``K`` given, discrete latents are enumerated according to ``enumerate``
+    (:mod:`jaxis.trace._enumerate`); ``K=None`` samples every latent (global IS).
+    """
+    if enumerate not in MODES:
+        raise ValueError(f"enumerate must be one of {MODES}, got {enumerate!r}.")
     proposal_order: list[str] = []
     gtrace, mtrace = _abstract_traces(model, guide, args, kwargs)
     if gtrace is not None:
@@ -262,20 +300,26 @@ def model_structure(
                 )
             else:
                 model_latents.append(name)
+            info = _site_info(msg, kind)
             if kind == "latent":
                 _check_latent(msg, gtrace, subsampled)
-            sites.append(_site_info(msg, kind))
+                info = info._replace(enum_size=_enumeration(
+                    msg, info, K, enumerate, gtrace is not None,
+                    gtrace is not None and name in gtrace))
+            sites.append(info)
         for f in msg["cond_indep_stack"]:
             plates.setdefault(f.name, PlateInfo(f.name, f.dim, f.size))
 
     if guide is not None:
         _check_guide_plates(gtrace, plates)
         check_guide_blocks(gtrace, sites)
-        missing = [n for n in model_latents if n not in proposal_order]
+        enumerated = [s.name for s in sites if s.enum_size]
+        missing = [n for n in model_latents if n not in proposal_order + enumerated]
         if missing:
             raise ValueError(
                 f"The guide does not sample the model's latent site(s) {missing}; every "
-                "latent of the model needs a proposal in the guide."
+                "latent of the model needs a proposal in the guide (a discrete latent with "
+                "a finite support left out of the guide is enumerated)."
             )
         extra = [n for n in proposal_order if n not in model_latents]
         if extra:
@@ -283,6 +327,7 @@ def model_structure(
                 f"The guide samples site(s) {extra} that the model does not have as latent "
                 "sites; rename them to match the model or remove them."
             )
+        proposal_order += enumerated
     else:
         proposal_order = model_latents
 

@@ -14,7 +14,8 @@ from tests.tiny_models import CASES
 @functools.lru_cache(maxsize=None)
 def _run(case, seed=0):
     model, guide, args, K = CASES[case]
-    mpt = jaxis.mpis(model, guide, K=K)(jax.random.PRNGKey(seed), *args)
+    # the oracle scores sampled latents; enumeration has its own tests (test_enumerate.py)
+    mpt = jaxis.mpis(model, guide, K=K, enumerate="marked")(jax.random.PRNGKey(seed), *args)
     batch = {l.name: l.batch_shape for l in mpt.graph.latents}
     en = oracles.enumerate_mp(model, guide, mpt.samples, batch, args, perms=mpt.perms)
     return mpt, en

@@ -67,12 +67,16 @@ EXACT = {
     "three_parents": lambda: np.log(0.5 * _over_scale(LOG_NORMAL, 0.0)
                                     + 0.5 * _over_scale(LOG_NORMAL, 1.5)),
 }
-MODELS = {"one_parent": one_parent, "two_parents": two_parents, "three_parents": three_parents}
+EXACT["three_parents_sampled"] = EXACT["three_parents"]
+# ``d`` is enumerated by default (support 2 <= K); "_sampled" draws it as a proposal parent
+MODELS = {"one_parent": one_parent, "two_parents": two_parents, "three_parents": three_parents,
+          "three_parents_sampled": three_parents}
 
 
 @functools.lru_cache(maxsize=None)
 def _log_z_hat(name: str, K: int) -> np.ndarray:
-    run = jaxis.mpis(MODELS[name], K=K)
+    mode = "marked" if name.endswith("_sampled") else "auto"
+    run = jaxis.mpis(MODELS[name], K=K, enumerate=mode)
     f = jax.jit(jax.vmap(lambda k: jaxis.log_evidence(run(k, jnp.asarray(Y)))))
     return np.asarray(f(jax.random.split(jax.random.PRNGKey(K), SEEDS)))
 
@@ -83,9 +87,11 @@ def _pareto_khat(log_r: np.ndarray) -> float:
     return float(az.psislw(log_r - log_r.max())[1])
 
 
+# three_parents (d enumerated) at K=2: Pareto k-hat of Z-hat / Z is 0.67 (measured), too
+# heavy-tailed for a standard-error test; from K=3 it is 0.38.
 @pytest.mark.slow
-@pytest.mark.parametrize("K", [2, 4])
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name, K", [(n, K) for n in sorted(MODELS)
+                                     for K in ((3, 4) if n == "three_parents" else (2, 4))])
 def test_expected_ratio_to_the_exact_evidence_is_one(name, K):
     log_r = _log_z_hat(name, K) - EXACT[name]()
     assert _pareto_khat(log_r) < 0.5, "ratios too heavy-tailed for a standard-error test"
