@@ -45,27 +45,34 @@ class MPTrace:
         perms: ``latent -> (K, *batch_shape)`` for every proposal parent: child sample ``k``
             of a site with proposal parents was drawn given parent samples ``perms[a][k]``.
         graph: the static :class:`~jaxis.graph.FactorGraph`.
+        score: zero, whose gradient is the score function of the draws that have no
+            reparameterised gradient (discrete sampled latents): ``log_evidence`` adds it,
+            so ``jax.grad`` of ``exp(log_evidence)`` is an unbiased gradient of Z.
     """
 
     def __init__(self, samples: dict, log_factors: tuple, deterministic: dict,
-                 perms: dict, graph: FactorGraph):
+                 perms: dict, graph: FactorGraph, score=None):
         self.samples = samples
         self.log_factors = tuple(log_factors)
         self.deterministic = deterministic
         self.perms = perms
         self.graph = graph
+        self.score = jnp.zeros(()) if score is None else score
 
     def tree_flatten(self):
-        return (self.samples, self.log_factors, self.deterministic, self.perms), self.graph
+        return ((self.samples, self.log_factors, self.deterministic, self.perms, self.score),
+                self.graph)
 
     @classmethod
     def tree_unflatten(cls, graph, children):
-        return cls(*children, graph)
+        samples, log_factors, deterministic, perms, score = children
+        return cls(samples, log_factors, deterministic, perms, graph, score)
 
     def replace(self, **changes) -> "MPTrace":
         """A copy with some attributes replaced (e.g. ``log_factors=...``)."""
         fields = dict(samples=self.samples, log_factors=self.log_factors,
-                      deterministic=self.deterministic, perms=self.perms, graph=self.graph)
+                      deterministic=self.deterministic, perms=self.perms, graph=self.graph,
+                      score=self.score)
         fields.update(changes)
         return MPTrace(**fields)
 
@@ -230,6 +237,6 @@ def _build(model, guide, K: int, enumerate: str, guard) -> Callable[..., MPTrace
         for lat in graph.latents:
             shape = (lat.size,) + lat.batch_shape + lat.event_shape
             samples[lat.name] = jnp.reshape(pt.values[lat.name], shape)
-        return MPTrace(samples, log_factors, dets, pt.perms, graph)
+        return MPTrace(samples, log_factors, dets, pt.perms, graph, pt.score)
 
     return filter_jit(run, precheck=structure_of, guard=guard)

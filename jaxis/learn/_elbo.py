@@ -21,6 +21,7 @@ Example:
 """
 from __future__ import annotations
 
+import jax
 from numpyro import handlers
 from numpyro.infer.elbo import ELBO
 
@@ -56,8 +57,11 @@ class MPELBO(_ISBound):
     def _log_z_hat(self, model, guide, rng_key, args, kwargs):
         from ..queries._moments import log_evidence  # queries build on the MP trace
 
-        run = mpis(model, guide, K=self.K, check_memory=False)
-        return log_evidence(run(rng_key, *args, **kwargs))
+        mpt = mpis(model, guide, K=self.K, check_memory=False)(rng_key, *args, **kwargs)
+        # log_evidence carries the score of discrete draws for d Z-hat; the bound needs
+        # d log Z-hat + log Z-hat * dL instead (the same term, weighted by the value)
+        lz = log_evidence(mpt) - mpt.score
+        return lz + jax.lax.stop_gradient(lz) * mpt.score
 
 
 class IWELBO(_ISBound):

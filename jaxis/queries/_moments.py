@@ -33,13 +33,19 @@ def posterior_grad(f: Callable, J0):
 
 @jax.jit
 def log_evidence(mpt: MPTrace) -> jax.Array:
-    """``log`` of the MP marginal-likelihood estimate (the MP ELBO when averaged)."""
+    """``log`` of the MP marginal-likelihood estimate (the MP ELBO when averaged).
+
+    Its value is ``log Z-hat``. Its gradient includes the score-function term of sampled
+    discrete (non-reparameterised) latents (``mpt.score``), so ``jax.grad`` of
+    ``exp(log_evidence(mpt))`` is an unbiased estimate of ``dZ`` (as Pyro's TMC); enumerated
+    latents need no such term (their sum is exact).
+    """
     if not mpt.log_factors:  # static: the graph's factor list
         raise ValueError(
             "log_evidence: the model has no sample or factor sites, so there is nothing to "
             "estimate; check the model and the arguments passed to run(...)."
         )
-    return log_z(mpt.graph, mpt.log_factors)
+    return log_z(mpt.graph, mpt.log_factors) + mpt.score
 
 
 def _moment_spec(name: str, spec, graph: FactorGraph) -> tuple[tuple[str, ...], Callable]:

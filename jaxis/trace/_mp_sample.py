@@ -68,6 +68,17 @@ class _Replay(Messenger):
                 msg["value"] = self.values[msg["name"]]
 
 
+def score_term(draw_log_q: dict) -> jax.Array:
+    """``L - stop_gradient(L)`` for ``L = sum of draw_log_q``: zero, with gradient ``dL``.
+
+    Added to ``log Z-hat`` it makes ``d exp(log Z-hat) = dZ-hat + Z-hat dL``, whose expectation
+    is ``dZ`` when the non-reparameterised draws' law depends on the parameters (the score
+    function / DiCE estimator; Foerster et al. 2018, as in Pyro's TMC).
+    """
+    total = sum(draw_log_q.values(), jnp.zeros(()))
+    return total - jax.lax.stop_gradient(total)
+
+
 def move_axis(x: jax.Array, src: int, dst: int, event_ndim: int) -> jax.Array:
     """Move positional batch dim ``src`` to ``dst`` (both negative, left of the event dims)."""
     batch_rank = jnp.ndim(x) - event_ndim
@@ -91,6 +102,11 @@ class MPSampler(Messenger):
     Enumerated latents (:mod:`jaxis.trace._enumerate`) get their values from an inner
     :class:`~jaxis.trace._enumerate.EnumerateSites`; they have no ``log_q`` and no parents.
 
+    A site whose distribution has no reparameterised sampler (discrete ones) gets no
+    pathwise gradient (its draws are ``stop_gradient``-ed); ``draw_log_q[site]`` is then
+    ``sum_k log q(z^k | t_k)``, the log density its draws were made with, for the score
+    function term (:func:`score_term`).
+
     After the run: ``log_q`` (site -> log q_mix, positional), ``parents`` (site -> tuple of
     proposal parents) and ``perms`` (latent -> permutation of its samples, ``(K, *batch)``,
     for every latent that is some site's proposal parent).
@@ -109,6 +125,7 @@ class MPSampler(Messenger):
         self.params: dict = {}
         self.event_ndim: dict[str, int] = {}
         self.enumerated = structure.enumerated()
+        self.draw_log_q: dict[str, jax.Array] = {}
         super().__init__(fn)
 
     def process_message(self, msg):
@@ -130,10 +147,18 @@ class MPSampler(Messenger):
         key = jax.random.fold_in(self.rng_key, self.structure.latents.index(name))
         ne = len(fn.event_shape)
         if parents:
-            value, lq = self._paired(key, name, parents, ne)
+            drawn_from = self._paired(key, name, parents)
+            value = drawn_from.sample(key)  # one draw per paired tuple, on this site's axis
         else:
+            drawn_from = fn
             value = fn.sample(key, (self.sizes[name],) + (1,) * (-self._dim(name) - 1
                                                               - len(fn.batch_shape)))
+        if not fn.has_rsample:  # no pathwise gradient: the score function instead
+            value = jax.lax.stop_gradient(value)
+            self.draw_log_q[name] = jnp.sum(drawn_from.log_prob(value))
+        if parents:
+            lq = self._mixture_log_q(drawn_from, value, name, ne)
+        else:
             lq = fn.log_prob(value)
         msg["value"] = value
         self.values[name] = value
@@ -162,8 +187,8 @@ class MPSampler(Messenger):
             self.perms[a] = jnp.argsort(jax.random.uniform(key, shape), axis=0)
         return self.perms[a]
 
-    def _paired(self, key, name: str, parents: tuple[str, ...], ne: int):
-        """Draw ``z^k ~ q(. | t_k)`` and ``log q_mix`` from a replay at the paired tuples."""
+    def _paired(self, key, name: str, parents: tuple[str, ...]):
+        """The proposal's distribution at the paired tuples ``t_k``, from a replay."""
         d = self._dim(name)
         values = dict(self.values)
         for a in parents:
@@ -181,9 +206,12 @@ class MPSampler(Messenger):
             handlers.block(handlers.seed(replay, rng_seed=key))(*self.args, **self.kwargs)
         except _Stop:
             pass
-        fn = replay.fn_at_stop
-        value = fn.sample(key)  # one draw per paired tuple, on this site's axis
+        return replay.fn_at_stop
+
+    def _mixture_log_q(self, fn, value, name: str, ne: int) -> jax.Array:
+        """``log q_mix(z^k) = logsumexp_k' log q(z^k | t_k') - log K``."""
+        d = self._dim(name)
         # q(z^k | t_k') for all k, k': the draws on a fresh axis left of this site's
         lq = fn.log_prob(move_axis(value, d, d - 1, ne))
         lq = logsumexp(lq, axis=d, keepdims=True) - math.log(self.sizes[name])
-        return value, jnp.squeeze(move_axis(lq, d - 1, d, 0), axis=d - 1)
+        return jnp.squeeze(move_axis(lq, d - 1, d, 0), axis=d - 1)

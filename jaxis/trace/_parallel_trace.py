@@ -16,7 +16,7 @@ from numpyro import handlers
 
 from ._blocks import BlockSum, block_reduce, sum_blocks
 from ._enumerate import EnumerateSites
-from ._mp_sample import MPSampler
+from ._mp_sample import MPSampler, score_term
 from ._structure import ModelStructure
 
 
@@ -29,6 +29,7 @@ class ParallelTrace(NamedTuple):
     deterministic: dict  # deterministic sites -> value
     parents: dict  # latent -> its proposal parents (a tuple of latent names)
     perms: dict  # proposal parent -> permutation of its samples, (K, *batch_shape)
+    score: jax.Array  # zero, with the score-function gradient of non-reparameterised draws
 
 
 def site_log_prob(site: dict) -> jax.Array:
@@ -104,4 +105,5 @@ def parallel_trace(
         site = structure.site(a)
         perms[a] = jnp.broadcast_to(p.reshape((p.shape[0],) + site.index_shape),
                                     (p.shape[0],) + site.batch_shape)
-    return ParallelTrace(values, log_p, sampler.log_q, det, sampler.parents, perms)
+    return ParallelTrace(values, log_p, sampler.log_q, det, sampler.parents, perms,
+                         score_term(sampler.draw_log_q))
