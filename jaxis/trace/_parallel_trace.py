@@ -16,6 +16,7 @@ from numpyro import handlers
 
 from ._blocks import BlockSum, block_reduce, sum_blocks
 from ._mp_sample import MPSampler
+from ._scan import ScanSampler
 from ._structure import ModelStructure
 
 
@@ -28,6 +29,7 @@ class ParallelTrace(NamedTuple):
     deterministic: dict  # deterministic sites -> value
     parents: dict  # latent -> its proposal parents (a tuple of latent names)
     perms: dict  # proposal parent -> permutation of its samples, (K, *batch_shape)
+    chains: tuple = ()  # a ChainSpec per scan with a body latent (jaxis.trace._scan)
 
 
 def site_log_prob(site: dict) -> jax.Array:
@@ -71,10 +73,14 @@ def parallel_trace(
         model = sum_blocks(model, blocks)
         guide = None if guide is None else sum_blocks(guide, blocks)
     proposal = model if guide is None else guide
+    seeded = handlers.seed(proposal, rng_seed=model_key)
+    scans = ScanSampler(seeded, structure=structure, sizes=dict(sizes), score=site_log_prob,
+                        rng_key=jax.random.fold_in(sample_key, len(structure.latents)))
     sampler = MPSampler(
-        handlers.seed(proposal, rng_seed=model_key), proposal=proposal,
+        scans if structure.scans else seeded, proposal=proposal,
         rng_key=sample_key, sizes=dict(sizes), structure=structure, args=args, kwargs=kwargs,
     )
+    scans.sampler = sampler
     ptrace = handlers.trace(sampler).get_trace(*args, **kwargs)
     if guide is None:
         mtrace = ptrace
@@ -91,9 +97,12 @@ def parallel_trace(
             log_p[name] = site_log_prob(site)
             if not site["is_observed"]:
                 values[name] = site["value"]
+    values.update(scans.values)
+    log_p.update(scans.log_p)
     perms = {}
     for a, p in sampler.perms.items():
         site = structure.site(a)
         perms[a] = jnp.broadcast_to(p.reshape((p.shape[0],) + site.index_shape),
                                     (p.shape[0],) + site.batch_shape)
-    return ParallelTrace(values, log_p, sampler.log_q, det, sampler.parents, perms)
+    return ParallelTrace(values, log_p, {**sampler.log_q, **scans.log_q}, det,
+                         {**sampler.parents, **scans.parents}, perms, tuple(scans.chains))
