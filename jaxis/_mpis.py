@@ -199,12 +199,12 @@ def structure_graph(model, guide, structure: ModelStructure, K: int, args: tuple
     def shapes():
         pt = parallel_trace(jax.random.PRNGKey(0), model, guide, sizes=sizes,
                             structure=structure, args=args, kwargs=kwargs)
-        found["parents"] = pt.parents
+        found["parents"], found["chains"] = pt.parents, pt.chains
         return _log_factors(pt, structure, 1), pt.deterministic
 
     factors, dets = jax.eval_shape(shapes)
     shapes_ = {n: tuple(v.shape) for n, v in {**factors, **dets}.items()}
-    return build_graph(structure, K, shapes_, sizes, found["parents"])
+    return build_graph(structure, K, shapes_, sizes, found["parents"], found["chains"])
 
 
 def _in_place(value: jax.Array, det) -> jax.Array:
@@ -229,7 +229,8 @@ def _build(model, guide, K: int, enumerate: str, guard) -> Callable[..., MPTrace
                             structure=structure, args=args, kwargs=kwargs)
         factors = _log_factors(pt, structure, K)
         log_factors = tuple(to_compact(graph, factors[f.name], f.name, f.kvars, f.plates,
-                                       f.summed) for f in graph.factors)
+                                       f.summed, graph.prev_ndim(f.name))
+                            for f in graph.factors)
         dets = {d.name: to_compact(graph, _in_place(pt.deterministic[d.name], d), d.name,
                                    d.kvars, d.varying, event_ndim=d.event_ndim)
                 for d in graph.deterministics}

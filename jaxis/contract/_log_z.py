@@ -42,6 +42,7 @@ from jax.custom_batching import custom_vmap
 from jax.scipy.special import logsumexp
 
 from ..graph._graph import FactorGraph
+from ._chain import reduce_chains
 from ._exact import align, exact_logsumexp, safe_log
 from ._plan import Step, plan_contraction
 
@@ -63,9 +64,13 @@ def term_specs(graph: FactorGraph, sources: Sequence[Source] = ()) -> tuple:
 def log_z(
     graph: FactorGraph, log_factors: Sequence[jax.Array], sources: Sequence[Source] = ()
 ) -> jax.Array:
-    """``log`` of the MP estimate with source terms; a scalar (``-inf`` if every term is 0)."""
-    specs = term_specs(graph, sources)
-    return _log_z(graph, specs, tuple(log_factors) + tuple(s.array for s in sources))
+    """``log`` of the MP estimate with source terms; a scalar (``-inf`` if every term is 0).
+
+    The time axes of scans' Markov chains are reduced first (exactly, in log space).
+    """
+    arrays, specs = reduce_chains(graph, tuple(log_factors) + tuple(s.array for s in sources),
+                                  term_specs(graph, sources))
+    return _log_z(graph, specs, arrays)
 
 
 def forward_terms(

@@ -46,7 +46,9 @@ def plan_contraction(graph: FactorGraph, terms: tuple[TermSpec, ...]) -> tuple[S
     terms and reduces the plates. One variable per step is what lets the sampler walk the
     schedule backwards.
     """
-    latent_ord = {lat.name: frozenset(lat.plates) for lat in graph.latents}
+    chained = {c.latent for c in graph.chains}  # reduced before (jaxis.contract._chain)
+    latent_ord = {lat.name: frozenset(lat.plates) for lat in graph.latents
+                  if lat.name not in chained}
     term_dims = {i: (frozenset(k), frozenset(p)) for i, (k, p) in enumerate(terms)}
     by_ord: dict[frozenset, list[int]] = {}
     for i, (_, plates) in term_dims.items():

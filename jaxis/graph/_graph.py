@@ -22,7 +22,9 @@ import jax
 import jax.numpy as jnp
 
 from ..trace._axes import read_axes
+from ..trace._scan_structure import ChainSpec
 from ..trace._structure import ModelStructure, PlateInfo
+from ._chains import check_chains, check_scan_use
 
 
 class LatentSpec(NamedTuple):
@@ -91,6 +93,11 @@ class FactorGraph(NamedTuple):
     latents: tuple[LatentSpec, ...]
     factors: tuple[FactorSpec, ...]
     deterministics: tuple[DeterministicSpec, ...] = ()
+    chains: tuple[ChainSpec, ...] = ()  # Markov chains of scans (jaxis.contract._chain)
+
+    def prev_ndim(self, factor: str) -> int:
+        """1 for a chain factor (one trailing axis: the previous step's index), else 0."""
+        return int(any(factor in c.factors for c in self.chains))
 
     def latent(self, name: str) -> LatentSpec:
         for lat in self.latents:
@@ -132,6 +139,7 @@ def build_graph(
     shapes: Mapping[str, tuple[int, ...]],
     sizes: Mapping[str, int],
     parents: Mapping[str, tuple[str, ...]],
+    chains: Sequence[ChainSpec] = (),
 ) -> FactorGraph:
     """Build the static factor graph from the structure pass.
 
@@ -141,6 +149,7 @@ def build_graph(
         sizes: pairwise different sample counts (:func:`~jaxis.trace._axes.distinct_sizes`),
             so that every sample axis is identified by its size.
         parents: each latent's proposal parents.
+        chains: the Markov chains of scans; their factors' shapes have a trailing axis.
     """
     latent_specs = []
     for name in structure.latents:
@@ -150,7 +159,8 @@ def build_graph(
                        site.event_shape, tuple(parents.get(name, ())), site.blocks,
                        site.enum_size or K)
         )
-    graph = FactorGraph(K, structure.plate_depth, structure.plates, tuple(latent_specs), ())
+    graph = FactorGraph(K, structure.plate_depth, structure.plates, tuple(latent_specs), (),
+                        chains=tuple(chains))
     latent_plates = {p for lat in latent_specs for p in lat.plates}
     factors, dets = [], []
     for site in structure.sites:
@@ -159,13 +169,16 @@ def build_graph(
             if det is not None:
                 dets.append(det)
             continue
-        kvars, plates = read_axes(site.name, shapes[site.name], site.plates, structure, sizes)
+        shape = shapes[site.name]
+        kvars, plates = read_axes(site.name, shape[:len(shape) - graph.prev_ndim(site.name)],
+                                  site.plates, structure, sizes)
         plates |= set(site.plates)  # numpyro counts a site once per element of its plates
         if site.kind == "latent":
             kvars.add(site.name)
         for k in kvars:
             outside = set(graph.latent(k).plates) - plates
             if outside:
+                check_scan_use(site.name, k, outside, structure)
                 raise ValueError(
                     f"Site {site.name!r} depends on latent {k!r}, which lies in plate(s) "
                     f"{sorted(outside)} that {site.name!r} is not in. Each plate element of "
@@ -176,6 +189,7 @@ def build_graph(
         kept = tuple(p for p in ps if p in latent_plates)
         factors.append(FactorSpec(site.name, ks, kept, tuple(p for p in ps if p not in kept)))
     graph = graph._replace(factors=tuple(factors), deterministics=tuple(dets))
+    check_chains(graph)
     check_nested(graph)
     return graph
 

@@ -55,6 +55,12 @@ def sample_indices(rng_key: jax.Array, mpt: MPTrace, num_samples: int) -> dict:
     """
     check_count(num_samples, "num_samples")
     graph = mpt.graph
+    if graph.chains:
+        raise NotImplementedError(
+            f"Posterior draws of scan latent(s) {[c.latent for c in graph.chains]} (Markov "
+            "chains) are not implemented yet; use jaxis.marginals (per time step) and "
+            "jaxis.moments, which are exact for the MP estimate."
+        )
     steps = plan_contraction(graph, term_specs(graph))
     terms = forward_terms(graph, mpt.log_factors)
     keys = jax.random.split(rng_key, max(len(steps), 1))

@@ -60,6 +60,12 @@ class _Replay(Messenger):
     def process_message(self, msg):
         if msg["type"] == "param" and msg["name"] in self.params:
             msg["value"] = self.params[msg["name"]]
+        elif msg["type"] == "control_flow":
+            raise ValueError(
+                f"Latent site {self.stop!r} is sampled after a scan and its proposal depends "
+                "on other latents; jaxis draws such a site by replaying the program up to "
+                "it, which cannot pass a scan. Sample it before the scan."
+            )
         elif msg["type"] == "sample" and not msg["is_observed"]:
             if msg["name"] == self.stop:
                 self.fn_at_stop = msg["fn"]
@@ -176,16 +182,28 @@ class MPSampler(Messenger):
     def _dim(self, name: str) -> int:
         return self.structure.latent_dim(name)
 
-    def _perm(self, a: str) -> jax.Array:
+    def paired_perm(self, a: str, n: int, keep: bool = True) -> jax.Array:
+        """Parent ``a``'s permutation for a child with ``n`` samples (positional): child
+        sample ``k`` is paired with sample ``perm[k]`` of ``a``. ``keep=False`` does not
+        store a new permutation (for a caller inside an inner trace; the value is the same)."""
+        perm = self._perm(a, keep)
+        if self.sizes[a] != n:  # any fixed pairing is unbiased
+            perm = jnp.take(perm, jnp.arange(n) % self.sizes[a], axis=0)
+        return perm
+
+    def _perm(self, a: str, keep: bool = True) -> jax.Array:
         """Permutation of parent ``a``'s samples, one per plate element (not per block
         element: a block is one sample): positional."""
-        if a not in self.perms:
-            site = self.structure.site(a)
-            rank = -self._dim(a)
-            shape = (self.sizes[a],) + (1,) * (rank - 1 - len(site.batch_shape)) + site.index_shape
-            key = jax.random.fold_in(self.perm_key, self.structure.latents.index(a))
-            self.perms[a] = jnp.argsort(jax.random.uniform(key, shape), axis=0)
-        return self.perms[a]
+        if a in self.perms:
+            return self.perms[a]
+        site = self.structure.site(a)
+        rank = -self._dim(a)
+        shape = (self.sizes[a],) + (1,) * (rank - 1 - len(site.batch_shape)) + site.index_shape
+        key = jax.random.fold_in(self.perm_key, self.structure.latents.index(a))
+        perm = jnp.argsort(jax.random.uniform(key, shape), axis=0)
+        if keep:
+            self.perms[a] = perm
+        return perm
 
     def _paired(self, key, name: str, parents: tuple[str, ...]):
         """The proposal's distribution at the paired tuples ``t_k``, from a replay."""
@@ -193,9 +211,7 @@ class MPSampler(Messenger):
         values = dict(self.values)
         for a in parents:
             na = self.event_ndim[a]
-            perm = self._perm(a)
-            if self.sizes[a] != self.sizes[name]:  # any fixed pairing is unbiased
-                perm = jnp.take(perm, jnp.arange(self.sizes[name]) % self.sizes[a], axis=0)
+            perm = self.paired_perm(a, self.sizes[name])
             idx = jnp.reshape(perm, perm.shape + (1,) * na)
             paired = jnp.take_along_axis(
                 move_axis(self.values[a], self._dim(a), self._dim(a), na), idx,

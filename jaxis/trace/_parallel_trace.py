@@ -17,6 +17,7 @@ from numpyro import handlers
 from ._blocks import BlockSum, block_reduce, sum_blocks
 from ._enumerate import EnumerateSites
 from ._mp_sample import MPSampler, score_term
+from ._scan import ScanSampler
 from ._structure import ModelStructure
 
 
@@ -30,6 +31,7 @@ class ParallelTrace(NamedTuple):
     parents: dict  # latent -> its proposal parents (a tuple of latent names)
     perms: dict  # proposal parent -> permutation of its samples, (K, *batch_shape)
     score: jax.Array  # zero, with the score-function gradient of non-reparameterised draws
+    chains: tuple = ()  # a ChainSpec per scan with a body latent (jaxis.trace._scan)
 
 
 def site_log_prob(site: dict) -> jax.Array:
@@ -80,10 +82,14 @@ def parallel_trace(
         model = EnumerateSites.wrap(model, {n: (sizes[n], structure.latent_dim(n),
                                                 structure.site(n).batch_shape) for n in enum})
     proposal = model if guide is None else guide
+    seeded = handlers.seed(proposal, rng_seed=model_key)
+    scans = ScanSampler(seeded, structure=structure, sizes=dict(sizes), score=site_log_prob,
+                        rng_key=jax.random.fold_in(sample_key, len(structure.latents)))
     sampler = MPSampler(
-        handlers.seed(proposal, rng_seed=model_key), proposal=proposal,
+        scans if structure.scans else seeded, proposal=proposal,
         rng_key=sample_key, sizes=dict(sizes), structure=structure, args=args, kwargs=kwargs,
     )
+    scans.sampler = sampler
     ptrace = handlers.trace(sampler).get_trace(*args, **kwargs)
     if guide is None:
         mtrace = ptrace
@@ -100,10 +106,14 @@ def parallel_trace(
             log_p[name] = site_log_prob(site)
             if not site["is_observed"]:
                 values[name] = site["value"]
+    values.update(scans.values)
+    log_p.update(scans.log_p)
     perms = {}
     for a, p in sampler.perms.items():
         site = structure.site(a)
         perms[a] = jnp.broadcast_to(p.reshape((p.shape[0],) + site.index_shape),
                                     (p.shape[0],) + site.batch_shape)
-    return ParallelTrace(values, log_p, sampler.log_q, det, sampler.parents, perms,
-                         score_term(sampler.draw_log_q))
+    return ParallelTrace(values, log_p, {**sampler.log_q, **scans.log_q}, det,
+                         {**sampler.parents, **scans.parents}, perms,
+                         score_term({**sampler.draw_log_q, **scans.draw_log_q}),
+                         tuple(scans.chains))

@@ -15,6 +15,9 @@ outside a plate, data of shape ``(N,)`` without a plate) is a *block* dim: numpy
 the site's log density over it, so the whole block is one joint site, and a latent block
 gets one sample index (K draws of the whole vector). Block dims keep their positions, so
 ``P`` covers them too: it is the deepest plate or block dim of any site.
+
+The sites of a ``numpyro.contrib.control_flow.scan`` body lie in a *time plate* one dim
+left of all other plates (:mod:`jaxis.trace._scan_structure`), so ``P`` counts it too.
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ from numpyro.distributions.distribution import (
 
 from ._blocks import block_dims, block_ones, check_guide_blocks
 from ._enumerate import MODES, marked, support_size
+from ._scan_structure import ScanInfo, ScanRecorder, insert_sites, scan_sites
 from ._support import support_mismatch
 
 
@@ -73,6 +77,7 @@ class ModelStructure(NamedTuple):
     plates: tuple[PlateInfo, ...]
     plate_depth: int
     latents: tuple[str, ...]  # in proposal (guide, or prior) order
+    scans: tuple[ScanInfo, ...] = ()  # numpyro scans, in execution order
 
     def site(self, name: str) -> SiteInfo:
         for s in self.sites:
@@ -131,20 +136,18 @@ def _abstract_traces(model: Callable, guide: Optional[Callable], args: tuple, kw
     """Trace the guide (if any), then the model on the guide's values, under eval_shape."""
     log: list[str] = []
     out: dict = {"guide": None}
+    scans = ScanRecorder(handlers.seed(model, rng_seed=0))
 
     def run():
         values = None
         if guide is not None:
             out["stage"] = "guide"
-            gtr = handlers.trace(_SiteLog(handlers.seed(guide, rng_seed=0), log)).get_trace(
-                *args, **kwargs
-            )
+            g = ScanRecorder(handlers.seed(guide, rng_seed=0), allowed=False)
+            gtr = handlers.trace(_SiteLog(g, log)).get_trace(*args, **kwargs)
             out["guide"] = gtr
             values = {k: v["value"] for k, v in gtr.items() if v["type"] == "sample"}
         out["stage"] = "model"
-        f = handlers.seed(model, rng_seed=0)
-        if values is not None:
-            f = handlers.substitute(f, data=values)
+        f = scans if values is None else handlers.substitute(scans, data=values)
         out["model"] = handlers.trace(_SiteLog(f, log)).get_trace(*args, **kwargs)
         return 0
 
@@ -159,11 +162,18 @@ def _abstract_traces(model: Callable, guide: Optional[Callable], args: tuple, kw
         ) from e
     except NotImplementedError as e:
         after = f" at or after site {log[-1]!r}" if log else ""
+        if "control flow" in str(e):
+            raise ValueError(
+                f"The {out['stage']} calls scan inside a numpyro.plate{after}; numpyro does "
+                "not support scan under a plate, and jaxis does not support plates inside "
+                "the scan body yet (many independent chains). Scan each chain separately, "
+                "or write the plate out as a batch of chains in one .to_event() state."
+            ) from e
         raise ValueError(
             f"The {out['stage']} could not be sampled{after} ({e!r}). An improper distribution "
             "cannot be a proposal; give a guide with a proper distribution for that site."
         ) from e
-    return out["guide"], out["model"]
+    return out["guide"], out["model"], scans.records
 
 
 def _site_info(msg: dict, kind: str) -> SiteInfo:
@@ -263,7 +273,12 @@ def model_structure(
     if enumerate not in MODES:
         raise ValueError(f"enumerate must be one of {MODES}, got {enumerate!r}.")
     proposal_order: list[str] = []
-    gtrace, mtrace = _abstract_traces(model, guide, args, kwargs)
+    gtrace, mtrace, scan_records = _abstract_traces(model, guide, args, kwargs)
+    if scan_records and guide is not None:
+        raise ValueError(
+            "The model uses numpyro.contrib.control_flow.scan; jaxis supports scan models "
+            "with guide=None only (the prior transition proposes each time step)."
+        )
     if gtrace is not None:
         for name, msg in gtrace.items():
             if msg["type"] != "sample":
@@ -333,6 +348,12 @@ def model_structure(
 
     depth = max([-p.dim for p in plates.values()] + [-d for s in sites for d in s.blocks]
                 + [0])
+    placed, time_plates, scans = scan_sites(scan_records, depth, _check_observed)
+    if scans:
+        sites = insert_sites(sites, placed)
+        plates.update({p.name: p for p in time_plates})
+        proposal_order = [s.name for s in sites if s.kind == "latent"]
+        depth += 1
     ordered = tuple(sorted(plates.values(), key=lambda p: p.dim))
-    return ModelStructure(tuple(sites), ordered, depth, tuple(proposal_order))
+    return ModelStructure(tuple(sites), ordered, depth, tuple(proposal_order), tuple(scans))
 

@@ -1,0 +1,102 @@
+"""Reduce the time axis of a scan's Markov chain: a log-space matrix-chain product.
+
+The factors of a chain (:mod:`jaxis.trace._scan`) and any source terms on its time plate
+sum, per time step ``t``, to one log matrix over the previous and the current sample
+index of the chain latent ``x``, batched over the indices ``b`` of the global latents the
+body uses:
+
+    M_t(k_{t-1}, k_t; b) = sum_f F_f(t, k_{t-1}, k_t, b)
+
+and the chain contributes the factor
+
+    C(k_init, b) = log sum_{k_0..k_{T-1}} exp(sum_t M_t(k_{t-1}, k_t; b))
+
+(``k_{-1} = k_init``, the index of the latent the initial carry depends on; a constant
+initial carry has every row of ``M_0`` equal and row 0 is used). ``C`` is the log of a
+product of T matrices, computed as a balanced tree of pairwise log-matrix products
+``(A (x) B)(i, j) = logsumexp_k A(i, k) + B(k, j)``: depth ``log2 T``, O(T K^2) memory for
+the matrices and a K^3 transient per product (times the global batch). Each product is an
+exact log-sum-exp (max-shifted), so nothing underflows in float32 and ``C`` needs no
+bound in :mod:`jaxis.contract._log_z`: it enters the plated contraction as an ordinary
+exact factor over ``(k_init, b)``. Marginals and moments of ``x_t`` are gradients of
+``log Z`` with respect to sources over ``(k_t, t)``, which enter ``M_t``; the gradient of
+an impossible (``-inf``) entry is 0, NaN propagates.
+
+References: Obermeyer et al. 2019, *Tensor variable elimination for plated factor graphs*
+(Markov dims, section 5); Sarkka and Garcia-Fernandez 2021, *Temporal parallelization of
+Bayesian smoothers* (the parallel matrix-chain product).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+
+from ..graph._graph import FactorGraph
+from ._exact import safe_log
+
+_PREV = "<prev>"  # the name of the previous step's index axis
+
+
+def _lse(x: jax.Array, axis: int) -> jax.Array:
+    """``log sum exp`` over ``axis``; zero (not NaN) gradient where every entry is -inf."""
+    m = jax.lax.stop_gradient(jnp.max(x, axis=axis, keepdims=True))
+    m = jnp.where(jnp.isfinite(m), m, 0.0)
+    return safe_log(jnp.sum(jnp.exp(x - m), axis=axis)) + jnp.squeeze(m, axis=axis)
+
+
+def log_matmul(a: jax.Array, b: jax.Array) -> jax.Array:
+    """``log(exp(a) @ exp(b))`` over the last two axes, exactly (batched)."""
+    return _lse(a[..., :, :, None] + b[..., None, :, :], axis=-2)
+
+
+def chain_product(m: jax.Array) -> jax.Array:
+    """``m[0] (x) m[1] (x) ... (x) m[n-1]`` for ``m`` of shape ``(n, ..., K, K)``, by a
+    balanced tree of pairwise log-matrix products (``n >= 1``)."""
+    while m.shape[0] > 1:
+        half = m.shape[0] // 2
+        pairs = log_matmul(m[0:2 * half:2], m[1:2 * half:2])
+        m = jnp.concatenate([pairs, m[2 * half:]], axis=0) if m.shape[0] % 2 else pairs
+    return m[0]
+
+
+def _align(x: jax.Array, dims: tuple, target: tuple) -> jax.Array:
+    """Transpose and reshape ``x`` (axes named ``dims``) to broadcast against ``target``."""
+    present = [d for d in target if d in dims]
+    x = jnp.transpose(x, [dims.index(d) for d in present])
+    return jnp.reshape(x, [x.shape[present.index(d)] if d in dims else 1 for d in target])
+
+
+def reduce_chains(graph: FactorGraph, arrays: Sequence[jax.Array], specs: Sequence[tuple]):
+    """Replace every chain's terms by its factor ``C(k_init, b)``; ``(arrays, specs)``.
+
+    ``arrays[i]`` has dims ``specs[i] = (kvars, plates)``; the graph's factors come first,
+    and a chain factor has one more trailing axis (the previous step's index).
+    """
+    if not graph.chains:
+        return tuple(arrays), tuple(specs)
+    prev = [graph.prev_ndim(f.name) for f in graph.factors]
+    prev += [0] * (len(arrays) - len(prev))
+    arrays, specs = list(arrays), list(specs)
+    for chain in graph.chains:
+        ids = [i for i, (_, ps) in enumerate(specs) if chain.plate in ps]
+        x = chain.latent
+        batch = graph.canonical({k for i in ids for k in specs[i][0]} - {x}, ())[0]
+        target = (chain.plate,) + batch + (_PREV, x)
+        m = sum(_align(arrays[i], specs[i][0] + specs[i][1] + (_PREV,) * prev[i], target)
+                for i in ids)
+        T = graph.plate(chain.plate).size
+        m = jnp.broadcast_to(m, (T,) + graph.shape(batch, ()) + (graph.K, graph.K))
+        first = m[0] if chain.init else m[0][..., :1, :]
+        total = log_matmul(first, chain_product(m[1:])) if T > 1 else first
+        out = _lse(total, axis=-1)  # (*batch, K_init or 1)
+        if chain.init:
+            kvars = graph.canonical(batch + (chain.init,), ())[0]
+            out = _align(out, batch + (chain.init,), kvars)
+        else:
+            kvars, out = batch, out[..., 0]
+        arrays = [a for i, a in enumerate(arrays) if i not in ids] + [out]
+        specs = [s for i, s in enumerate(specs) if i not in ids] + [(kvars, ())]
+        prev = [p for i, p in enumerate(prev) if i not in ids] + [0]
+    return tuple(arrays), tuple(specs)

@@ -1,0 +1,194 @@
+"""The static structure of ``numpyro.contrib.control_flow.scan`` sites (Markov chains).
+
+numpyro's ``scan`` runs its body with ``lax.scan`` and records one site per sample
+statement of the body, with a leading time dim. jaxis reads those sites in the abstract
+structure pass and gives each scan a *time plate* (named ``_time_<first body site>``, as
+numpyro names its time dim) at the positional dim just left of the model's plates: every
+time step of a body site is an element of that plate, and a body latent gets K samples per
+time step (its own index ``k_t``, like a plate element). The sites are hidden from the
+outer trace here and scored by :mod:`jaxis.trace._scan`.
+
+Supported: a body with at most one latent site (scalar or with event dims; it is the
+chain latent when the carry depends on it), any number of observed sites, global latents
+sampled before the scan used by the body, an initial carry that is a constant or depends
+on one latent sampled before the scan. Everything else raises a ``ValueError`` that names
+the site (see :func:`scan_sites`).
+
+Reference: Obermeyer et al. 2019, *Tensor variable elimination for plated factor graphs*
+(plated and Markov dims).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
+
+import jax
+import numpyro.distributions as dist
+from numpyro.ops.pytree import PytreeTrace
+from numpyro.primitives import Messenger
+
+if TYPE_CHECKING:
+    from ._structure import SiteInfo
+
+SUPPORTED = ("jaxis supports a scan body with at most one latent site (no batch dims: use "
+             ".to_event() for vector states), observed sites, and global latents sampled "
+             "before the scan")
+
+
+class ScanInfo(NamedTuple):
+    """One scan of the model: its time plate, length, body sites and chain latent.
+
+    ``carry_event_ndim``: the rank of every carry leaf (flattened) in one draw of the
+    model; in the MP run the leaves carry sample axes to the left of those dims.
+    """
+
+    plate: str
+    length: int
+    sites: tuple[str, ...]
+    latent: Optional[str]
+    carry_event_ndim: tuple[int, ...]
+
+
+class _Record(NamedTuple):
+    position: int  # number of sample/deterministic sites of the outer trace before it
+    length: int
+    sites: tuple  # (name, msg) of the body, time dim leading
+    carry_event_ndim: tuple[int, ...]
+
+
+class ScanRecorder(Messenger):
+    """Record every ``scan`` of the traced program and hide its sites from the trace.
+
+    ``allowed=False`` (a guide) rejects any scan.
+    """
+
+    def __init__(self, fn, *, allowed: bool = True):
+        self.allowed = allowed
+        self.records: list[_Record] = []
+        self.count = 0
+        super().__init__(fn)
+
+    def process_message(self, msg):
+        if msg["type"] in ("sample", "deterministic"):
+            self.count += 1
+        elif msg["type"] == "control_flow":
+            if not self.allowed:
+                raise ValueError(
+                    "The guide uses numpyro.contrib.control_flow.scan; guides with scan are "
+                    "not supported. Use guide=None for a model with scan (the prior "
+                    "transition is the proposal of each time step)."
+                )
+            if msg["args"][4]:
+                raise ValueError("scan(..., reverse=True) is not supported by jaxis; "
+                                 "reverse the data and scan forward.")
+
+    def postprocess_message(self, msg):
+        if msg["type"] != "control_flow":
+            return
+        (i, key, carry), (ptrace, ys) = msg["value"]
+        sites = tuple((n, s) for n, s in ptrace.trace.items() if s["type"] != "plate")
+        ranks = tuple(jax.numpy.ndim(c) for c in jax.tree_util.tree_leaves(carry))
+        self.records.append(_Record(self.count, scan_length(msg["args"]), sites, ranks))
+        msg["value"] = ((i, key, carry), (PytreeTrace({}), ys))
+
+
+def scan_length(args: tuple) -> int:
+    """The static number of steps of ``scan(f, init, xs, length, reverse)``."""
+    length, xs = args[3], args[2]
+    return int(length) if length is not None else jax.tree_util.tree_leaves(xs)[0].shape[0]
+
+
+def _body_site(name: str, site: dict) -> str:
+    """Check one body site; return its kind."""
+    if site["type"] == "deterministic":
+        raise ValueError(
+            f"Site {name!r} is a numpyro.deterministic inside a scan body, which jaxis does "
+            "not support yet; return the value from the body instead (scan's second output)."
+        )
+    if site["cond_indep_stack"]:
+        plates = [f.name for f in site["cond_indep_stack"]]
+        raise ValueError(
+            f"Site {name!r} lies in plate(s) {plates} inside a scan body; plates inside the "
+            f"body (many independent chains) are not supported yet. {SUPPORTED}."
+        )
+    if site["infer"].get("enumerate"):
+        raise ValueError(
+            f"Site {name!r} in a scan body is marked infer={{'enumerate': ...}}; jaxis "
+            "samples scan latents (K per time step) and does not enumerate them. Remove "
+            "the mark."
+        )
+    fn = site["fn"]
+    per_step = tuple(fn.batch_shape)[1:]
+    value_batch = jax.numpy.shape(site["value"])[1:len(jax.numpy.shape(site["value"]))
+                                                    - len(fn.event_shape)]
+    if any(s != 1 for s in per_step + tuple(value_batch)):
+        raise ValueError(
+            f"Site {name!r} in a scan body has batch shape {per_step or value_batch} per "
+            f"time step; {SUPPORTED}."
+        )
+    observed = site["is_observed"]
+    if not observed:  # scan models run with guide=None: the prior proposes
+        base = fn
+        while hasattr(base, "base_dist"):
+            base = base.base_dist
+        if isinstance(base, dist.ImproperUniform):
+            raise ValueError(f"Scan site {name!r} has an improper prior, so the prior cannot "
+                             "be its proposal; give it a proper distribution.")
+    return "observed" if observed else "latent"
+
+
+def scan_sites(records: list[_Record], depth: int, check_observed: Callable[[dict], None]):
+    """SiteInfos (by outer position), PlateInfos and ScanInfos of the recorded scans.
+
+    ``depth`` is the model's plate depth without the scans; every time plate gets the dim
+    ``-(depth + 1)``. ``check_observed`` validates the data of an observed site.
+    """
+    from ._structure import PlateInfo, SiteInfo
+
+    dim = -(depth + 1)
+    placed: list[tuple[int, SiteInfo]] = []
+    plates: list[PlateInfo] = []
+    infos: list[ScanInfo] = []
+    for rec in records:
+        if not rec.sites:
+            continue
+        plate = f"_time_{rec.sites[0][0]}"
+        kinds = {n: _body_site(n, s) for n, s in rec.sites}
+        latents = [n for n, k in kinds.items() if k == "latent"]
+        if len(latents) > 1:
+            raise ValueError(
+                f"The scan body samples several latent sites {latents}; {SUPPORTED}. "
+                "Combine them into one site (e.g. a vector state with .to_event(1))."
+            )
+        for name, site in rec.sites:
+            if kinds[name] == "observed":
+                check_observed(site)
+            event = tuple(site["fn"].event_shape)
+            batch = (rec.length,) + (1,) * depth
+            placed.append((rec.position, SiteInfo(name, kinds[name], (plate,), batch, event)))
+        plates.append(PlateInfo(plate, dim, rec.length))
+        infos.append(ScanInfo(plate, rec.length, tuple(n for n, _ in rec.sites),
+                              latents[0] if latents else None, rec.carry_event_ndim))
+    return placed, plates, infos
+
+
+def insert_sites(sites: list, placed: list) -> list:
+    """``sites`` with the scan sites inserted where their scan ran (stable order)."""
+    out = list(sites)
+    for offset, (pos, site) in enumerate(placed):
+        out.insert(pos + offset, site)
+    return out
+
+
+class ChainSpec(NamedTuple):
+    """A scan whose body latent is a Markov chain (its time steps are coupled).
+
+    ``latent``: the body latent; ``init``: the latent sampled before the scan that the
+    initial carry depends on (the chain's step ``-1``), or ``None`` for a constant initial
+    carry; ``factors``: the body sites, whose log factors carry one trailing axis more,
+    the sample index of ``latent`` at the previous step (size K, or 1 where unused).
+    """
+
+    plate: str
+    latent: str
+    init: Optional[str]
+    factors: tuple[str, ...]
