@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from numpyro import handlers
 
+from ._broadcast import broadcast_errors, logging_sites
 from ._blocks import BlockSum, block_reduce, sum_blocks
 from ._mp_sample import MPSampler
 from ._structure import ModelStructure
@@ -64,33 +65,43 @@ def parallel_trace(
     args: tuple,
     kwargs: dict,
 ) -> ParallelTrace:
-    """Draw ``sizes[i]`` proposal samples per latent ``i`` and score them under the model."""
+    """Draw ``sizes[i]`` proposal samples per latent ``i`` and score them under the model.
+
+    A JAX shape error raised by model code under these sample shapes is re-raised as a
+    ``ValueError`` naming the site and the broadcast-safe rewrite.
+    """
     sample_key, model_key = jax.random.split(rng_key)
     blocks = structure.blocks()
     if blocks:
         model = sum_blocks(model, blocks)
         guide = None if guide is None else sum_blocks(guide, blocks)
     proposal = model if guide is None else guide
-    sampler = MPSampler(
-        handlers.seed(proposal, rng_seed=model_key), proposal=proposal,
-        rng_key=sample_key, sizes=dict(sizes), structure=structure, args=args, kwargs=kwargs,
-    )
-    ptrace = handlers.trace(sampler).get_trace(*args, **kwargs)
-    if guide is None:
-        mtrace = ptrace
-    else:
-        values = {n: ptrace[n]["value"] for n in structure.latents}
-        sub = handlers.substitute(handlers.seed(model, rng_seed=model_key), data=values)
-        mtrace = handlers.trace(sub).get_trace(*args, **kwargs)
+    log: list[str] = []
+    where = lambda: f"after site {log[-1]!r}" if log else "before its first site"
+    with broadcast_errors(lambda: where()):
+        sampler = MPSampler(
+            handlers.seed(logging_sites(proposal, log), rng_seed=model_key),
+            proposal=proposal, rng_key=sample_key, sizes=dict(sizes), structure=structure,
+            args=args, kwargs=kwargs,
+        )
+        ptrace = handlers.trace(sampler).get_trace(*args, **kwargs)
+        if guide is None:
+            mtrace = ptrace
+        else:
+            values = {n: ptrace[n]["value"] for n in structure.latents}
+            log.clear()
+            sub = handlers.substitute(handlers.seed(model, rng_seed=model_key), data=values)
+            mtrace = handlers.trace(logging_sites(sub, log)).get_trace(*args, **kwargs)
 
-    values, log_p, det = {}, {}, {}
-    for name, site in mtrace.items():
-        if site["type"] == "deterministic":
-            det[name] = site["value"]
-        elif site["type"] == "sample":
-            log_p[name] = site_log_prob(site)
-            if not site["is_observed"]:
-                values[name] = site["value"]
+        values, log_p, det = {}, {}, {}
+        for name, site in mtrace.items():
+            where = lambda: f"at site {name!r}, in its log density"
+            if site["type"] == "deterministic":
+                det[name] = site["value"]
+            elif site["type"] == "sample":
+                log_p[name] = site_log_prob(site)
+                if not site["is_observed"]:
+                    values[name] = site["value"]
     perms = {}
     for a, p in sampler.perms.items():
         site = structure.site(a)
