@@ -76,9 +76,15 @@ def parallel_trace(
         model = sum_blocks(model, blocks)
         guide = None if guide is None else sum_blocks(guide, blocks)
     proposal = model if guide is None else guide
-    log: list[str] = []
-    where = lambda: f"after site {log[-1]!r}" if log else "before its first site"
-    with broadcast_errors(lambda: where()):
+    log: list[str] = []  # sites reached by the programs
+    scoring: list[str] = []  # sites whose log density is being computed
+
+    def where() -> str:
+        if scoring:
+            return f"at site {scoring[-1]!r}, in its log density"
+        return f"after site {log[-1]!r}" if log else "before its first site"
+
+    with broadcast_errors(where):
         sampler = MPSampler(
             handlers.seed(logging_sites(proposal, log), rng_seed=model_key),
             proposal=proposal, rng_key=sample_key, sizes=dict(sizes), structure=structure,
@@ -95,7 +101,7 @@ def parallel_trace(
 
         values, log_p, det = {}, {}, {}
         for name, site in mtrace.items():
-            where = lambda: f"at site {name!r}, in its log density"
+            scoring.append(name)
             if site["type"] == "deterministic":
                 det[name] = site["value"]
             elif site["type"] == "sample":
