@@ -84,6 +84,6 @@ def broadcast_errors(where: Callable[[], str]) -> Iterator[None]:
         raise ValueError(
             f"The model is not broadcast-safe "
             f"{f'at site {site!r}' if site else where()}: {type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else ''} {SAMPLE_AXES} "
+            f"{(str(e).splitlines() or [''])[0].rstrip('.')}. {SAMPLE_AXES} "
             f"{BROADCAST_FIX}"
         ) from e
