@@ -131,6 +131,21 @@ def mpis(
             ``"marked"`` only the marked ones. With a guide, a discrete latent the guide
             does not sample is enumerated (numpyro's convention).
 
+    Model arguments: array leaves (numpy or jax arrays, Python floats) are traced, so new
+    data of the same shape reuse the compilation and ``run`` may be vmapped over datasets;
+    other leaves (ints, strings, ``None``) are static. A leaf the model needs concrete
+    (``num_classes = int(np.max(labels)) + 1``, a Python ``if`` on data) is found on the
+    first call and kept concrete, as under numpyro's MCMC; the run then compiles once per
+    distinct value of that leaf. Passed as a traced jax array (inside the caller's
+    ``jax.jit`` or ``jax.vmap``) such a leaf raises a ``ValueError`` naming the argument:
+    pass it as a numpy array, or compute the value outside the model and pass an int.
+
+    Model code must broadcast over the sample axes: every latent gets K samples on its own
+    leading axis, left of the plate dims. Code that is not broadcast-safe
+    (``jnp.dot(x, beta)``, ``loc[z]``, ``w.reshape(2, 2)``) raises a ``ValueError`` naming
+    the site and the rewrite (``(x * beta).sum(-1)``, ``Vindex(loc)[..., z]``), before
+    anything is allocated, also when K equals a data size.
+
     Example:
         >>> run = mpis(model, K=10)
         >>> log_evidence(run(jax.random.PRNGKey(0), data))
@@ -240,4 +255,4 @@ def _build(model, guide, K: int, enumerate: str, guard) -> Callable[..., MPTrace
             samples[lat.name] = jnp.reshape(pt.values[lat.name], shape)
         return MPTrace(samples, log_factors, dets, pt.perms, graph, pt.score)
 
-    return filter_jit(run, precheck=structure_of, guard=guard)
+    return filter_jit(run, precheck=structure_of, guard=guard, model=model)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping, Optional, Sequence
 
+from ._broadcast import BROADCAST_FIX
 from ._structure import ModelStructure
 
 
@@ -75,9 +76,8 @@ def read_axes(
                 "plate or batch dim (e.g. x.sum(-1), x[..., idx], jnp.dot, reshape), which "
                 "moves the sample axes that MP IS adds on the left. Keep per-element "
                 "computations inside their plate (a sum over a plate of log-densities is "
-                "the plate itself), index with broadcasting-safe code (x[..., idx] on a "
-                "plated latent only inside that plate; Vindex), and use x @ w[..., None] "
-                "instead of jnp.dot."
+                "the plate itself; x[..., idx] on a plated latent only inside that plate). "
+                + BROADCAST_FIX
             )
         else:
             where = [p.name for p in structure.plates if p.dim == dim and p.size == size]

@@ -41,6 +41,9 @@ def global_is(
         check_memory: ``False`` skips that check (for a caller that checks the whole
             computation the run is part of).
 
+    Model arguments are handled as by :func:`jaxis.mpis`: array leaves are traced, and
+    those the model needs concrete (a size computed from the data) are kept concrete.
+
     Example:
         >>> ws = global_is(model, K=1000)(jax.random.PRNGKey(0), data)
         >>> ws.log_evidence(), ws.ess()
@@ -75,4 +78,4 @@ def _build(model, guide, K: int, guard) -> Callable[..., WeightedSamples]:
         return WeightedSamples(samples, log_w - math.log(K))
 
     return filter_jit(run, precheck=lambda a, kw: model_structure(model, guide, a, kw),
-                      guard=guard)
+                      guard=guard, model=model)

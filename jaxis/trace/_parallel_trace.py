@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from numpyro import handlers
 
+from ._broadcast import broadcast_errors, logging_sites
 from ._blocks import BlockSum, block_reduce, sum_blocks
 from ._enumerate import EnumerateSites
 from ._mp_sample import MPSampler, score_term
@@ -70,7 +71,9 @@ def parallel_trace(
 ) -> ParallelTrace:
     """Draw ``sizes[i]`` proposal samples per latent ``i`` and score them under the model.
 
-    Enumerated latents take their support values instead (repeated to ``sizes[i]``).
+    Enumerated latents take their support values instead (repeated to ``sizes[i]``). A
+    JAX shape error raised by model code under these sample shapes is re-raised as a
+    ``ValueError`` naming the site and the broadcast-safe rewrite.
     """
     sample_key, model_key = jax.random.split(rng_key)
     blocks = structure.blocks()
@@ -82,30 +85,42 @@ def parallel_trace(
         model = EnumerateSites.wrap(model, {n: (sizes[n], structure.latent_dim(n),
                                                 structure.site(n).batch_shape) for n in enum})
     proposal = model if guide is None else guide
-    seeded = handlers.seed(proposal, rng_seed=model_key)
-    scans = ScanSampler(seeded, structure=structure, sizes=dict(sizes), score=site_log_prob,
-                        rng_key=jax.random.fold_in(sample_key, len(structure.latents)))
-    sampler = MPSampler(
-        scans if structure.scans else seeded, proposal=proposal,
-        rng_key=sample_key, sizes=dict(sizes), structure=structure, args=args, kwargs=kwargs,
-    )
-    scans.sampler = sampler
-    ptrace = handlers.trace(sampler).get_trace(*args, **kwargs)
-    if guide is None:
-        mtrace = ptrace
-    else:
-        values = {n: ptrace[n]["value"] for n in structure.latents if n not in enum}
-        sub = handlers.substitute(handlers.seed(model, rng_seed=model_key), data=values)
-        mtrace = handlers.trace(sub).get_trace(*args, **kwargs)
+    log: list[str] = []  # sites reached by the programs
+    scoring: list[str] = []  # sites whose log density is being computed
 
-    values, log_p, det = {}, {}, {}
-    for name, site in mtrace.items():
-        if site["type"] == "deterministic":
-            det[name] = site["value"]
-        elif site["type"] == "sample":
-            log_p[name] = site_log_prob(site)
-            if not site["is_observed"]:
-                values[name] = site["value"]
+    def where() -> str:
+        if scoring:
+            return f"at site {scoring[-1]!r}, in its log density"
+        return f"after site {log[-1]!r}" if log else "before its first site"
+
+    with broadcast_errors(where):
+        seeded = handlers.seed(logging_sites(proposal, log), rng_seed=model_key)
+        scans = ScanSampler(seeded, structure=structure, sizes=dict(sizes),
+                            score=site_log_prob,
+                            rng_key=jax.random.fold_in(sample_key, len(structure.latents)))
+        sampler = MPSampler(
+            scans if structure.scans else seeded, proposal=proposal, rng_key=sample_key,
+            sizes=dict(sizes), structure=structure, args=args, kwargs=kwargs,
+        )
+        scans.sampler = sampler
+        ptrace = handlers.trace(sampler).get_trace(*args, **kwargs)
+        if guide is None:
+            mtrace = ptrace
+        else:
+            values = {n: ptrace[n]["value"] for n in structure.latents if n not in enum}
+            log.clear()
+            sub = handlers.substitute(handlers.seed(model, rng_seed=model_key), data=values)
+            mtrace = handlers.trace(logging_sites(sub, log)).get_trace(*args, **kwargs)
+
+        values, log_p, det = {}, {}, {}
+        for name, site in mtrace.items():
+            scoring.append(name)
+            if site["type"] == "deterministic":
+                det[name] = site["value"]
+            elif site["type"] == "sample":
+                log_p[name] = site_log_prob(site)
+                if not site["is_observed"]:
+                    values[name] = site["value"]
     values.update(scans.values)
     log_p.update(scans.log_p)
     perms = {}

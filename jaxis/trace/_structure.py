@@ -114,6 +114,15 @@ _SHAPE_ERRORS = (
 )
 
 
+class ConcretizationError(ValueError):
+    """Tracing needed a concrete value (a size, ``int(...)``, a Python ``if``) that was traced.
+
+    Raised by the abstract structure pass; the message blames a sampled value, which is
+    right when the model's arguments are concrete. ``filter_jit`` catches it when they are
+    traced and finds the argument that has to be concrete.
+    """
+
+
 class _SiteLog(handlers.Messenger):
     """Remember the last site seen, to name it when tracing fails."""
 
@@ -155,7 +164,7 @@ def _abstract_traces(model: Callable, guide: Optional[Callable], args: tuple, kw
         jax.eval_shape(run)
     except _SHAPE_ERRORS as e:
         after = f" after site {log[-1]!r}" if log else ""
-        raise ValueError(
+        raise ConcretizationError(
             f"The {out['stage']} could not be traced{after}: a shape or Python branch depends "
             f"on a sampled value ({type(e).__name__}). MP IS needs static shapes: make sizes "
             "arguments of the model, and use jnp.where instead of Python `if` on samples."
