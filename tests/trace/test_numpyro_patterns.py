@@ -75,3 +75,20 @@ def test_condition_on_part_of_a_scan_series_is_named(series):
 
     with pytest.raises(ValueError, match=r"scan site 'y' a value of shape \(3,\).*length 38"):
         jaxis.mpis(ar1_partly_observed, K=3)(jax.random.PRNGKey(0), series)
+
+
+def _chain(y):
+    def step(x_prev, y_t):
+        x = numpyro.sample("x", dist.Normal(0.9 * x_prev, 1.0))
+        numpyro.sample("y", dist.Normal(x, 1.0), obs=y_t)
+        return x, None
+    scan(step, 0.0, y)
+
+
+@pytest.mark.parametrize("handler", ["mask", "scale"])
+def test_mask_or_scale_around_a_scan_is_rejected(handler):
+    """Body sites are scored inside the scan: an outer handler would be silently lost."""
+    wrapped = (numpyro.handlers.mask(_chain, mask=False) if handler == "mask"
+               else numpyro.handlers.scale(_chain, scale=3.0))
+    with pytest.raises(ValueError, match=f"handlers.{handler} around a scan"):
+        jaxis.mpis(wrapped, K=3)(jax.random.PRNGKey(0), jnp.arange(4.0))
