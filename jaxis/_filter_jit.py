@@ -16,6 +16,7 @@ the call.
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from typing import Any, Callable, Optional
 
 import jax
@@ -25,6 +26,7 @@ from jax.api_util import shaped_abstractify
 from ._concrete_args import Concrete, concrete_leaves, is_abstract
 from .trace._structure import ConcretizationError
 
+_PASSED = 16  # argument values remembered as checked, per run
 _DYNAMIC = (jax.Array, np.ndarray, np.generic, float, complex, jax.ShapeDtypeStruct)
 
 
@@ -50,7 +52,9 @@ def filter_jit(
     """``fn(rng_key, *args, **kwargs)`` jitted over ``rng_key`` and the array leaves.
 
     ``precheck(args, kwargs)``, if given, runs outside jit whenever the arguments are
-    concrete (not traced by an outer transformation), to validate data values; it is also
+    concrete (not traced by an outer transformation), to validate data values, once per
+    distinct argument values (array leaves compared by content: a warm call with the same
+    data skips it); it is also
     the abstract pass that finds the leaves ``fn`` needs concrete when tracing ``fn``
     raises a ``ConcretizationError`` (``model`` names them in errors).
     ``guard(lowered, rng_key, args, kwargs)``, if given, runs once per signature of the
@@ -128,11 +132,31 @@ def filter_jit(
                 checked.add(signature)
         return inner(rng_key, static, dynamic)
 
+    passed: "OrderedDict[tuple, None]" = OrderedDict()  # arguments that passed precheck
+
+    def check(args, kwargs) -> None:
+        """``precheck`` once per distinct argument values (compared by content)."""
+        leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
+        if any(isinstance(l, jax.core.Tracer) for l in leaves):
+            return
+        try:
+            key = (treedef, tuple(Concrete(l) if _is_dynamic(l) else l for l in leaves))
+            hash(key)
+        except TypeError:  # split() names unhashable configuration
+            key = None
+        if key is not None and key in passed:
+            passed.move_to_end(key)
+            return
+        precheck(args, kwargs)
+        if key is not None:
+            passed[key] = None
+            while len(passed) > _PASSED:
+                passed.popitem(last=False)
+
     @functools.wraps(fn)
     def wrapped(rng_key, *args, **kwargs):
-        if precheck is not None and not any(
-                isinstance(l, jax.core.Tracer) for l in jax.tree_util.tree_leaves((args, kwargs))):
-            precheck(args, kwargs)
+        if precheck is not None:
+            check(args, kwargs)
         return with_concrete(functools.partial(call, rng_key), args, kwargs)
 
     wrapped._jitted = inner  # exposes _cache_size() for no-recompile checks
