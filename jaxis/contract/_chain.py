@@ -87,7 +87,8 @@ def reduce_chains(graph: FactorGraph, arrays: Sequence[jax.Array], specs: Sequen
         m = sum(_align(arrays[i], specs[i][0] + specs[i][1] + (_PREV,) * prev[i], target)
                 for i in ids)
         T = graph.plate(chain.plate).size
-        m = jnp.broadcast_to(m, (T,) + graph.shape(batch, ()) + (graph.K, graph.K))
+        n = graph.size(x)  # K, or the support size of an enumerated chain latent
+        m = jnp.broadcast_to(m, (T,) + graph.shape(batch, ()) + (n, n))
         first = m[0] if chain.init else m[0][..., :1, :]
         total = log_matmul(first, chain_product(m[1:])) if T > 1 else first
         out = _lse(total, axis=-1)  # (*batch, K_init or 1)
