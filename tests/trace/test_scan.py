@@ -243,7 +243,11 @@ def test_guide_with_scan_model_raises():
         jaxis.mpis(ssm, guide, K=3, check_memory=False)(jax.random.PRNGKey(0), jnp.ones(4))
 
 
-def test_sample_posterior_is_not_a_wrong_answer():
+def test_sample_posterior_jits_and_vmaps():
+    """Posterior draws of a chain (tests in tests/trace/test_scan_enumerate.py)."""
     mpt = jaxis.mpis(ssm, K=3, check_memory=False)(jax.random.PRNGKey(0), jnp.ones(4))
-    with pytest.raises(NotImplementedError, match="scan latent.*'x'"):
-        jaxis.sample_posterior(jax.random.PRNGKey(1), mpt, 10)
+    draws = jax.jit(jax.vmap(lambda k: jaxis.sample_posterior(k, mpt, 10)["x"]))(
+        jax.random.split(jax.random.PRNGKey(1), 2))
+    assert draws.shape == (2, 10, 4)
+    for t in range(4):
+        assert np.isin(np.asarray(draws[..., t]), np.asarray(mpt.samples["x"][:, t])).all()

@@ -4,7 +4,8 @@ A discrete body latent marked ``infer={"enumerate": "parallel"}`` (or with suppo
 under ``enumerate="auto"``) takes its S support values at every step; the chain product
 is then the forward algorithm. Oracles are written here, independently of jaxis: a
 forward-backward pass in numpy (log Z and smoothing marginals), its JAX twin for the
-exact gradient, and quadrature over a continuous global latent. Monte Carlo checks use
+exact gradient, quadrature over a continuous global latent, and a brute-force joint
+posterior table for the posterior draws (forward filtering, backward sampling). Monte Carlo checks use
 4 standard errors computed from vmapped seeds; no seed is tuned.
 """
 import jax
@@ -167,3 +168,101 @@ def test_unbiased_with_continuous_global(K):
     se = r.std(ddof=1) / np.sqrt(r.size)
     assert abs(r.mean() - 1.0) < 4 * se, (r.mean(), se)
     assert se < 0.05  # the check has power
+
+
+# ------------------------------------------------------------------ posterior draws
+N_DRAWS = 40_000
+SCALES = np.array([0.6, 1.2])
+Y_SHORT = np.array([-1.2, 0.9, 1.6, -0.3])
+
+
+def hmm_joint(y):
+    """Enumerated global regime g, initial state z0 and chain z: the exact joint posterior
+    over (g, z0, z_0..z_{T-1}) is a table of 2 * 3^(T+1) values."""
+    g = numpyro.sample("g", dist.Bernoulli(0.4), infer=ENUM)
+    z0 = numpyro.sample("z0", dist.Categorical(jnp.asarray(INIT)), infer=ENUM)
+
+    def step(z_prev, y_t):
+        z = numpyro.sample("z", dist.Categorical(jnp.asarray(TRANS)[z_prev]), infer=ENUM)
+        numpyro.sample("y", dist.Normal(jnp.asarray(LOCS)[z], jnp.asarray(SCALES)[g]),
+                       obs=y_t)
+        return z, None
+    scan(step, z0, y)
+
+
+def _joint_table(y) -> np.ndarray:
+    """p(g, z0, z_0..z_{T-1} | y) by brute force, shape (2, 3, 3, ..., 3)."""
+    T = len(y)
+    grids = np.meshgrid(*[np.arange(2)] + [np.arange(3)] * (T + 1), indexing="ij")
+    g, z = grids[0], grids[1:]
+    logp = np.log(np.where(g == 1, 0.4, 0.6)) + np.log(INIT[z[0]])
+    for t in range(T):
+        logp = logp + np.log(TRANS[z[t], z[t + 1]])
+        logp = logp + stats.norm.logpdf(y[t], LOCS[z[t + 1]], SCALES[g])
+    p = np.exp(logp - logp.max())
+    return p / p.sum()
+
+
+def _tv_threshold(p: np.ndarray, n: int, rng) -> float:
+    """Mean + 5 sd of the total variation of n exact multinomial draws (simulated null)."""
+    tvs = [0.5 * np.abs(rng.multinomial(n, p) / n - p).sum() for _ in range(200)]
+    return float(np.mean(tvs) + 5 * np.std(tvs))
+
+
+def test_posterior_draws_follow_the_exact_joint():
+    """Regime, initial state and chain drawn jointly: frequencies of the 486 joint values
+    match the brute-force posterior; a product-of-marginals sampler fails the same test."""
+    exact = _joint_table(Y_SHORT)
+    mpt = jaxis.mpis(hmm_joint, K=2, check_memory=False)(jax.random.PRNGKey(0), Y_SHORT)
+    d = jaxis.sample_posterior(jax.random.PRNGKey(1), mpt, N_DRAWS)
+    assert d["z"].shape == (N_DRAWS, len(Y_SHORT)) and d["g"].shape == (N_DRAWS,)
+    cols = [np.asarray(d["g"]), np.asarray(d["z0"])] + [np.asarray(d["z"][:, t])
+                                                        for t in range(len(Y_SHORT))]
+    ids = np.ravel_multi_index(tuple(c.astype(int) for c in cols), exact.shape)
+    freq = np.bincount(ids, minlength=exact.size) / N_DRAWS
+    p = exact.ravel()
+    rng = np.random.default_rng(0)
+    thresh = _tv_threshold(p, N_DRAWS, rng)
+    assert 0.5 * np.abs(freq - p).sum() < thresh
+    prod = np.ones_like(exact)
+    for axis in range(exact.ndim):
+        others = tuple(a for a in range(exact.ndim) if a != axis)
+        shape = [1] * exact.ndim
+        shape[axis] = exact.shape[axis]
+        prod = prod * exact.sum(others).reshape(shape)
+    bad = rng.multinomial(N_DRAWS, prod.ravel()) / N_DRAWS
+    assert 0.5 * np.abs(bad - p).sum() > thresh
+
+
+def test_draws_match_smoothing_marginals():
+    _, smooth = forward_backward(Y)
+    mpt = jaxis.mpis(hmm, K=3, check_memory=False)(jax.random.PRNGKey(2),
+                                                    jnp.asarray(TRANS), Y)
+    z = np.asarray(jaxis.sample_posterior(jax.random.PRNGKey(3), mpt, N_DRAWS)["z"])
+    freq = np.stack([(z == s).mean(0) for s in range(3)], 1)  # (T, S)
+    se = np.sqrt(smooth * (1 - smooth) / N_DRAWS)
+    assert np.all(np.abs(freq - smooth) <= 4 * se + 1e-12)
+
+
+def test_draws_of_sampled_chain_match_marginals_and_moments():
+    """A continuous chain with K samples per step, a global scale and a latent initial
+    state (tests/trace/test_scan.py's ssm_global): per-step index frequencies and means of
+    the draws agree with jaxis.marginals and jaxis.moments within 4 standard errors."""
+    from tests.trace.test_scan import simulate, ssm_global
+
+    y = jnp.asarray(simulate(6, seed=2))
+    mpt = jaxis.mpis(ssm_global, K=7, check_memory=False)(jax.random.PRNGKey(0), y)
+    idx = jaxis.sample_indices(jax.random.PRNGKey(1), mpt, N_DRAWS)
+    draws = jaxis.sample_posterior(jax.random.PRNGKey(1), mpt, N_DRAWS)
+    marg = np.asarray(jaxis.marginals(mpt)["x"])  # (K, T)
+    freq = np.stack([(np.asarray(idx["x"]) == k).mean(0) for k in range(7)])
+    se = np.sqrt(marg * (1 - marg) / N_DRAWS)
+    assert np.all(np.abs(freq - marg) <= 4 * se + 1e-12)
+    mom = jaxis.moments(mpt, {s: (lambda v: v) for s in ("x", "q", "x0")})
+    for s, m in mom.items():
+        x = np.asarray(draws[s])
+        se = x.std(0) / np.sqrt(N_DRAWS)
+        assert np.all(np.abs(x.mean(0) - np.asarray(m)) <= 4 * se), s
+    np.testing.assert_array_equal(  # every draw is one of the step's K samples
+        np.take_along_axis(np.asarray(mpt.samples["x"]), np.asarray(idx["x"]), 0),
+        np.asarray(draws["x"]))
