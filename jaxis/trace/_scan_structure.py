@@ -10,10 +10,10 @@ outer trace here and scored by :mod:`jaxis.trace._scan`.
 
 Supported: a body with at most one latent site (scalar or with event dims; it is the
 chain latent when the carry depends on it; a discrete one is enumerated by the rule for
-sites outside scan, taking its S support values at every step), any number of observed sites, global latents
-sampled before the scan used by the body, an initial carry that is a constant or depends
-on one latent sampled before the scan. Everything else raises a ``ValueError`` that names
-the site (see :func:`scan_sites`).
+sites outside scan, taking its S support values at every step), any number of observed
+sites, global latents sampled before the scan used by the body, an initial carry that is
+a constant or depends on one latent sampled before the scan. Everything else raises a
+``ValueError`` that names the site (see :func:`scan_sites`).
 
 Reference: Obermeyer et al. 2019, *Tensor variable elimination for plated factor graphs*
 (plated and Markov dims).

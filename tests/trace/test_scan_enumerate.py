@@ -5,8 +5,8 @@ under ``enumerate="auto"``) takes its S support values at every step; the chain 
 is then the forward algorithm. Oracles are written here, independently of jaxis: a
 forward-backward pass in numpy (log Z and smoothing marginals), its JAX twin for the
 exact gradient, quadrature over a continuous global latent, and a brute-force joint
-posterior table for the posterior draws (forward filtering, backward sampling). Monte Carlo checks use
-4 standard errors computed from vmapped seeds; no seed is tuned.
+posterior table for the posterior draws (forward filtering, backward sampling). Monte
+Carlo checks use 4 standard errors computed from vmapped seeds or draws; no seed is tuned.
 """
 import jax
 import jax.numpy as jnp
@@ -32,7 +32,8 @@ Y = np.array([-1.2, 0.3, 1.9, 1.1, -0.4, 0.2, 1.6])
 def hmm(trans, y, infer=ENUM):
     """z_0 ~ Cat(trans[0]) (constant initial carry 0), z_t ~ Cat(trans[z_{t-1}])."""
     def step(z_prev, y_t):
-        z = numpyro.sample("z", dist.Categorical(Vindex(trans)[..., z_prev, :]), infer=infer)
+        z = numpyro.sample("z", dist.Categorical(Vindex(trans)[..., z_prev, :]),
+                           infer=dict(infer))  # a copy: numpyro may write into it
         numpyro.sample("y", dist.Normal(Vindex(jnp.asarray(LOCS))[..., z], SCALE), obs=y_t)
         return z, None
     scan(step, 0, y)
@@ -40,10 +41,11 @@ def hmm(trans, y, infer=ENUM):
 
 def hmm_init(trans, y):
     """A latent initial state z_{-1} ~ Cat(INIT), enumerated outside the scan."""
-    z0 = numpyro.sample("z0", dist.Categorical(jnp.asarray(INIT)), infer=ENUM)
+    z0 = numpyro.sample("z0", dist.Categorical(jnp.asarray(INIT)), infer=dict(ENUM))
 
     def step(z_prev, y_t):
-        z = numpyro.sample("z", dist.Categorical(Vindex(trans)[..., z_prev, :]), infer=ENUM)
+        z = numpyro.sample("z", dist.Categorical(Vindex(trans)[..., z_prev, :]),
+                           infer=dict(ENUM))
         numpyro.sample("y", dist.Normal(Vindex(jnp.asarray(LOCS))[..., z], SCALE), obs=y_t)
         return z, None
     scan(step, z0, y)
@@ -54,7 +56,8 @@ def hmm_scale(y):
     s = numpyro.sample("s", dist.LogNormal(-0.3, 0.3))
 
     def step(z_prev, y_t):
-        z = numpyro.sample("z", dist.Categorical(jnp.asarray(TRANS)[z_prev]), infer=ENUM)
+        z = numpyro.sample("z", dist.Categorical(jnp.asarray(TRANS)[z_prev]),
+                           infer=dict(ENUM))
         numpyro.sample("y", dist.Normal(jnp.asarray(LOCS)[z], s), obs=y_t)
         return z, None
     scan(step, 0, y)
@@ -126,7 +129,7 @@ def test_latent_initial_state_enumerated():
 
 def test_initial_state_with_other_size_is_rejected():
     def model(y):
-        z0 = numpyro.sample("z0", dist.Bernoulli(0.5), infer=ENUM)  # 2 values
+        z0 = numpyro.sample("z0", dist.Bernoulli(0.5), infer=dict(ENUM))  # 2 values
 
         def step(x_prev, y_t):
             x = numpyro.sample("x", dist.Normal(x_prev, 1.0))  # K samples
@@ -179,11 +182,12 @@ Y_SHORT = np.array([-1.2, 0.9, 1.6, -0.3])
 def hmm_joint(y):
     """Enumerated global regime g, initial state z0 and chain z: the exact joint posterior
     over (g, z0, z_0..z_{T-1}) is a table of 2 * 3^(T+1) values."""
-    g = numpyro.sample("g", dist.Bernoulli(0.4), infer=ENUM)
-    z0 = numpyro.sample("z0", dist.Categorical(jnp.asarray(INIT)), infer=ENUM)
+    g = numpyro.sample("g", dist.Bernoulli(0.4), infer=dict(ENUM))
+    z0 = numpyro.sample("z0", dist.Categorical(jnp.asarray(INIT)), infer=dict(ENUM))
 
     def step(z_prev, y_t):
-        z = numpyro.sample("z", dist.Categorical(jnp.asarray(TRANS)[z_prev]), infer=ENUM)
+        z = numpyro.sample("z", dist.Categorical(jnp.asarray(TRANS)[z_prev]),
+                           infer=dict(ENUM))
         numpyro.sample("y", dist.Normal(jnp.asarray(LOCS)[z], jnp.asarray(SCALES)[g]),
                        obs=y_t)
         return z, None
