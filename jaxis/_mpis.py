@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro import handlers
 
+from ._builders import cached_build
 from ._filter_jit import filter_jit
 from ._memory import RUNTIME_ALLOWANCE, budget_guard, compiled_peak, resolve_budget
 from .graph._graph import FactorGraph, build_graph, to_compact
@@ -146,6 +147,9 @@ def mpis(
     the site and the rewrite (``(x * beta).sum(-1)``, ``Vindex(loc)[..., z]``), before
     anything is allocated, also when K equals a data size.
 
+    Building twice with the same model function and options returns the same run (its
+    compilations are reused), so ``mpis(model, K=10)`` may be called inside a loop.
+
     Example:
         >>> run = mpis(model, K=10)
         >>> log_evidence(run(jax.random.PRNGKey(0), data))
@@ -162,6 +166,14 @@ def mpis(
 
     if enumerate not in ENUMERATE_MODES:
         raise ValueError(f"enumerate must be one of {ENUMERATE_MODES}, got {enumerate!r}.")
+    if params is not None:  # a fresh substituted model: nothing to share
+        return _make(model, guide, K, enumerate, memory_budget, check_memory)
+    return cached_build(model, ("mpis", guide, K, enumerate, memory_budget, check_memory),
+                        lambda: _make(model, guide, K, enumerate, memory_budget,
+                                      check_memory))
+
+
+def _make(model, guide, K: int, enumerate: str, memory_budget, check_memory: bool):
     if not check_memory:
         return _build(model, guide, K, enumerate, None)
     relower = lambda k, key, a, kw: _build(model, guide, k, enumerate, None).lower(

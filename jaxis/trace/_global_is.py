@@ -15,6 +15,7 @@ import jax
 from numpyro import handlers
 from numpyro.infer.util import log_density
 
+from .._builders import cached_build
 from .._filter_jit import filter_jit
 from .._memory import RUNTIME_ALLOWANCE, budget_guard, compiled_peak, resolve_budget
 from ..weighted import WeightedSamples
@@ -53,6 +54,11 @@ def global_is(
     if memory_budget is not None:
         resolve_budget(memory_budget)
 
+    return cached_build(model, ("global_is", guide, K, memory_budget, check_memory),
+                        lambda: _make(model, guide, K, memory_budget, check_memory))
+
+
+def _make(model, guide, K: int, memory_budget, check_memory: bool):
     if not check_memory:
         return _build(model, guide, K, None)
     peak = lambda lowered: compiled_peak(lowered.compile()) + RUNTIME_ALLOWANCE

@@ -42,7 +42,6 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 from numpyro import handlers
-from numpyro.contrib.control_flow.scan import _subs_wrapper
 from numpyro.ops.pytree import PytreeTrace
 from numpyro.primitives import Messenger
 
@@ -65,6 +64,27 @@ def _pick(x: jax.Array, axis: int, perm: jax.Array, dst: int, event_ndim: int) -
     shape = [1] * (full + event_ndim)
     shape[dst - event_ndim] = perm.shape[0]
     return jnp.take_along_axis(x, jnp.reshape(perm, shape), axis=axis - event_ndim)
+
+
+def _at_step(subs_map, t, length: int, kind: str, site: dict):
+    """The value a ``condition``/``substitute`` around a scan gives a body site at step
+    ``t``: the site's series (time axis first, numpyro's convention) at ``t``.
+
+    numpyro's own wrapper compares the value's rank with the distribution's, which under
+    MP IS carries the sample axes of the latents; the series' length is what counts.
+    """
+    if site["type"] != "sample":
+        return None
+    value = subs_map.get(site["name"]) if isinstance(subs_map, dict) else subs_map(site)
+    if value is None:
+        return None
+    if jnp.shape(value)[:1] != (length,):
+        raise ValueError(
+            f"numpyro.handlers.{kind} gives scan site {site['name']!r} a value of shape "
+            f"{jnp.shape(value)}; jaxis needs its whole series, with the scan's time axis "
+            f"(length {length}) first."
+        )
+    return value[t]
 
 
 def _prev_last(x: jax.Array, d_prev: int) -> jax.Array:
@@ -182,7 +202,7 @@ class ScanSampler(Messenger):
         prev_perm = jnp.argsort(jax.random.uniform(k_perm, (n,)))
         fn = handlers.seed(f, rng_seed=k_seed)
         for kind, subs_map in subs:  # the handlers numpyro re-applies inside the body
-            subs_fn = functools.partial(_subs_wrapper, subs_map, t, info.length)
+            subs_fn = functools.partial(_at_step, subs_map, t, info.length, kind)
             if kind == "condition":
                 fn = handlers.condition(fn, condition_fn=subs_fn)
             elif kind == "substitute":

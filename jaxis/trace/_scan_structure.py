@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
 
 import jax
 import numpyro.distributions as dist
+from numpyro import handlers
 from numpyro.ops.pytree import PytreeTrace
-from numpyro.primitives import Messenger
+from numpyro.primitives import _PYRO_STACK, Messenger
 
 if TYPE_CHECKING:
     from ._structure import SiteInfo
@@ -81,6 +82,14 @@ class ScanRecorder(Messenger):
             if msg["args"][4]:
                 raise ValueError("scan(..., reverse=True) is not supported by jaxis; "
                                  "reverse the data and scan forward.")
+            outer = [type(h).__name__ for h in _PYRO_STACK
+                     if isinstance(h, (handlers.mask, handlers.scale))]
+            if outer:
+                raise ValueError(
+                    f"A numpyro.handlers.{outer[0]} around a scan is not applied by jaxis to "
+                    "the sites of its body (they are scored inside the scan); put the "
+                    "handler inside the body function, around its sample statements."
+                )
 
     def postprocess_message(self, msg):
         if msg["type"] != "control_flow":

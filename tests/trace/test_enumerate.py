@@ -18,8 +18,16 @@ from numpyro.ops.indexing import Vindex
 from scipy import integrate, special, stats
 
 import jaxis
+from tests.trace.test_unbiasedness import _pareto_khat
 
 Z_SE = 4.0  # tolerance in standard errors
+
+
+def _check_ratio(log_r: np.ndarray) -> None:
+    """E[Z-hat / Z] = 1 within Z_SE standard errors, once the ratios' tail allows it."""
+    assert _pareto_khat(log_r) < 0.5, "ratios too heavy-tailed for a standard-error test"
+    r = np.exp(log_r)
+    assert abs(r.mean() - 1) < Z_SE * r.std(ddof=1) / np.sqrt(r.size), (r.mean(), r.std())
 
 # ---------------------------------------------------------------- an HMM, all discrete
 INIT = np.array([0.5, 0.3, 0.2])
@@ -133,8 +141,7 @@ def test_change_point_unbiased_and_tau_posterior(counts):
 
     lz, tau = jax.vmap(one)(keys)
     assert run(keys[0], counts).samples["tau"].shape == (T_CP,)  # enumerated, not K draws
-    r = np.exp(np.asarray(lz) - log_z)
-    assert abs(r.mean() - 1) < Z_SE * r.std() / np.sqrt(len(r))
+    _check_ratio(np.asarray(lz) - log_z)
     mean = (np.arange(T_CP) * post).sum()
     sd = np.sqrt((np.arange(T_CP) ** 2 * post).sum() - mean**2)
     # the posterior mean of tau, per run; average over runs vs exact
@@ -169,9 +176,8 @@ def test_zero_inflated_unbiased():
     run = jaxis.mpis(zip_model, K=K)
     keys = jax.random.split(jax.random.PRNGKey(K), 10_000)
     lz = jax.vmap(lambda k: jaxis.log_evidence(run(k, Y_ZIP)))(keys)
-    r = np.exp(np.asarray(lz) - log_z)
     assert run(keys[0], Y_ZIP).samples["z"].shape == (2, len(Y_ZIP))
-    assert abs(r.mean() - 1) < Z_SE * r.std() / np.sqrt(len(r)), (r.mean(), r.std())
+    _check_ratio(np.asarray(lz) - log_z)
 
 
 # ------------------------------------------------- a Gaussian mixture, guide and Vindex
@@ -189,7 +195,9 @@ def gmm(y):
 
 def gmm_guide(y):
     loc = numpyro.param("q_loc", jnp.array([-2.0, 0.0, 3.0]))
-    numpyro.sample("locs", dist.Normal(loc, 1.5).to_event(1))
+    # wider than the prior (sd 2): a narrower proposal gives the ratio infinite variance
+    # (Pareto k-hat 0.74-0.84 measured at sd 1.5), and no standard-error test is valid
+    numpyro.sample("locs", dist.Normal(loc, 3.0).to_event(1))
 
 
 def _gmm_exact(y) -> float:
@@ -208,8 +216,7 @@ def test_mixture_with_vindex_unbiased(guide):
     run = jaxis.mpis(gmm, guide, K=3)
     keys = jax.random.split(jax.random.PRNGKey(1), 20_000)
     lz = jax.vmap(lambda k: jaxis.log_evidence(run(k, Y_GMM)))(keys)
-    r = np.exp(np.asarray(lz) - log_z)
-    assert abs(r.mean() - 1) < Z_SE * r.std() / np.sqrt(len(r)), (r.mean(), r.std())
+    _check_ratio(np.asarray(lz) - log_z)
 
 
 def test_guide_leaves_discrete_site_to_enumeration():

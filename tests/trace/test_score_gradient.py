@@ -17,7 +17,7 @@ import pytest
 
 import jaxis
 
-SEEDS = 20_000
+SEEDS = 10_000
 Z_SE = 4.0
 DEPTH = 3
 
