@@ -28,12 +28,13 @@ Bayesian smoothers* (the parallel matrix-chain product).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 
 from ..graph._graph import FactorGraph
+from ..trace._scan_structure import ChainSpec
 from ._exact import safe_log
 
 _PREV = "<prev>"  # the name of the previous step's index axis
@@ -68,35 +69,69 @@ def _align(x: jax.Array, dims: tuple, target: tuple) -> jax.Array:
     return jnp.reshape(x, [x.shape[present.index(d)] if d in dims else 1 for d in target])
 
 
-def reduce_chains(graph: FactorGraph, arrays: Sequence[jax.Array], specs: Sequence[tuple]):
-    """Replace every chain's terms by its factor ``C(k_init, b)``; ``(arrays, specs)``.
+class ChainMatrix(NamedTuple):
+    """The log matrices ``M_t`` of one chain: ``m`` of shape ``(T, *batch sizes, n_init,
+    n)`` over the global latents ``batch`` (canonical order), made of the terms ``ids``.
+
+    ``n_init`` is 1 for a constant initial carry (row 0 of ``M_0``; every row is equal).
+    """
+
+    chain: ChainSpec
+    ids: tuple[int, ...]
+    batch: tuple[str, ...]
+    first: jax.Array  # M_0: (*batch, n_init, n)
+    rest: jax.Array  # M_1..M_{T-1}: (T - 1, *batch, n, n)
+
+
+def chain_matrices(graph: FactorGraph, arrays: Sequence[jax.Array],
+                   specs: Sequence[tuple]) -> list[ChainMatrix]:
+    """Sum every chain's terms into its matrices ``M_t`` (see the module doc).
 
     ``arrays[i]`` has dims ``specs[i] = (kvars, plates)``; the graph's factors come first,
     and a chain factor has one more trailing axis (the previous step's index).
     """
-    if not graph.chains:
-        return tuple(arrays), tuple(specs)
     prev = [graph.prev_ndim(f.name) for f in graph.factors]
     prev += [0] * (len(arrays) - len(prev))
-    arrays, specs = list(arrays), list(specs)
+    out = []
     for chain in graph.chains:
-        ids = [i for i, (_, ps) in enumerate(specs) if chain.plate in ps]
+        ids = tuple(i for i, (_, ps) in enumerate(specs) if chain.plate in ps)
         x = chain.latent
         batch = graph.canonical({k for i in ids for k in specs[i][0]} - {x}, ())[0]
         target = (chain.plate,) + batch + (_PREV, x)
         m = sum(_align(arrays[i], specs[i][0] + specs[i][1] + (_PREV,) * prev[i], target)
                 for i in ids)
         T = graph.plate(chain.plate).size
-        m = jnp.broadcast_to(m, (T,) + graph.shape(batch, ()) + (graph.K, graph.K))
+        n = graph.size(x)  # K, or the support size of an enumerated chain latent
+        m = jnp.broadcast_to(m, (T,) + graph.shape(batch, ()) + (n, n))
         first = m[0] if chain.init else m[0][..., :1, :]
-        total = log_matmul(first, chain_product(m[1:])) if T > 1 else first
+        out.append(ChainMatrix(chain, ids, batch, first, m[1:]))
+    return out
+
+
+def reduce_chains(graph: FactorGraph, arrays: Sequence[jax.Array], specs: Sequence[tuple],
+                  matrices: Optional[Sequence[ChainMatrix]] = None):
+    """Replace every chain's terms by its factor ``C(k_init, b)``; ``(arrays, specs)``.
+
+    The other terms keep their order; the chains' factors follow, one per chain.
+    ``matrices``: :func:`chain_matrices` of the same terms, if already computed.
+    """
+    if not graph.chains:
+        return tuple(arrays), tuple(specs)
+    if matrices is None:
+        matrices = chain_matrices(graph, arrays, specs)
+    used = {i for mat in matrices for i in mat.ids}
+    arrays = [a for i, a in enumerate(arrays) if i not in used]
+    specs = [s for i, s in enumerate(specs) if i not in used]
+    for mat in matrices:
+        chain, batch = mat.chain, mat.batch
+        total = (log_matmul(mat.first, chain_product(mat.rest)) if mat.rest.shape[0]
+                 else mat.first)
         out = _lse(total, axis=-1)  # (*batch, K_init or 1)
         if chain.init:
             kvars = graph.canonical(batch + (chain.init,), ())[0]
             out = _align(out, batch + (chain.init,), kvars)
         else:
             kvars, out = batch, out[..., 0]
-        arrays = [a for i, a in enumerate(arrays) if i not in ids] + [out]
-        specs = [s for i, s in enumerate(specs) if i not in ids] + [(kvars, ())]
-        prev = [p for i, p in enumerate(prev) if i not in ids] + [0]
+        arrays.append(out)
+        specs.append((kvars, ()))
     return tuple(arrays), tuple(specs)

@@ -73,16 +73,15 @@ def log_z(
     return _log_z(graph, specs, arrays)
 
 
-def forward_terms(
-    graph: FactorGraph, log_factors: Sequence[jax.Array], sources: Sequence[Source] = ()
-) -> list:
+def forward_terms(graph: FactorGraph, arrays: Sequence[jax.Array], specs: tuple) -> list:
     """Run the elimination schedule; return every term as ``(array, (kvars, plates))``.
 
-    Terms ``0..F-1`` are the factors and sources, then one per step; the last is ``log Z``.
-    Exact to the module's tolerance (recomputed exactly where the fast pass may not be).
+    ``arrays`` with dims ``specs``: the factors and sources, with any chains already
+    reduced (:func:`~jaxis.contract._chain.reduce_chains`). Terms ``0..len(arrays)-1``
+    are these, then one per step; the last is ``log Z``. Exact to the module's tolerance
+    (recomputed exactly where the fast pass may not be).
     """
-    specs = term_specs(graph, sources)
-    arrays = tuple(log_factors) + tuple(s.array for s in sources)
+    arrays, specs = tuple(arrays), tuple(specs)
     fast, hi = _run(graph, specs, arrays, exact=False, keep=True)
     values = jax.lax.cond(
         _needs_exact(fast[-1][0], hi),

@@ -5,7 +5,10 @@ the indices of latents eliminated later already drawn, are the exact conditional
 latent's index (per plate element) given them. Walking the schedule backwards therefore
 draws from the exact joint ``P_z(k)`` -- not from the product of marginals or of parent
 conditionals, which is wrong when an observation couples its parents (explaining away).
-All draws are vectorised; cost and memory are linear in ``num_samples``.
+All draws are vectorised; cost and memory are linear in ``num_samples``. A scan's Markov
+chain enters the contraction as one exact factor over its initial state and globals; its
+per-step indices are drawn after those, by forward filtering, backward sampling
+(:mod:`jaxis.queries._chain_sample`).
 
 Reference: Bowyer, Heap, Aitchison 2023, section 3 (eqs. 36-44); forward filtering,
 backward sampling in variable elimination (Koller & Friedman 2009, Alg. 12.1 adapted).
@@ -18,11 +21,13 @@ import jax
 import jax.numpy as jnp
 
 from .._mpis import MPTrace
+from ..contract._chain import chain_matrices, reduce_chains
 from ..contract._log_z import forward_terms, term_specs
 from ..contract._plan import plan_contraction
 from ..graph._graph import FactorGraph
 from ..trace._blocks import block_ones
 from ..weighted._checks import check_count
+from ._chain_sample import sample_chain
 from ._moments import log_evidence
 
 
@@ -55,14 +60,12 @@ def sample_indices(rng_key: jax.Array, mpt: MPTrace, num_samples: int) -> dict:
     """
     check_count(num_samples, "num_samples")
     graph = mpt.graph
-    if graph.chains:
-        raise NotImplementedError(
-            f"Posterior draws of scan latent(s) {[c.latent for c in graph.chains]} (Markov "
-            "chains) are not implemented yet; use jaxis.marginals (per time step) and "
-            "jaxis.moments, which are exact for the MP estimate."
-        )
-    steps = plan_contraction(graph, term_specs(graph))
-    terms = forward_terms(graph, mpt.log_factors)
+    specs = term_specs(graph)
+    chains = chain_matrices(graph, mpt.log_factors, specs)
+    arrays, specs = reduce_chains(graph, mpt.log_factors, specs, chains)
+    steps = plan_contraction(graph, specs)
+    terms = forward_terms(graph, arrays, specs)
+    chain_key, rng_key = jax.random.split(rng_key)
     keys = jax.random.split(rng_key, max(len(steps), 1))
     draws: dict = {}
     for s in reversed(range(len(steps))):
@@ -73,6 +76,9 @@ def sample_indices(rng_key: jax.Array, mpt: MPTrace, num_samples: int) -> dict:
         logits = sum(_gather(graph, *terms[i], v, draws, step.plates, num_samples)
                      for i in step.inputs)
         draws[v] = jax.random.categorical(keys[s], logits, axis=1)
+    for i, mat in enumerate(chains):  # given their globals and initial state (drawn above)
+        draws[mat.chain.latent] = sample_chain(jax.random.fold_in(chain_key, i), mat, draws,
+                                               num_samples)
     undefined = ~jnp.isfinite(terms[-1][0])
     return {k: jnp.where(undefined, -1, d) for k, d in draws.items()}
 

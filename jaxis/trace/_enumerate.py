@@ -90,6 +90,6 @@ class EnumerateSites(Messenger):
         return lambda *args, **kwargs: cls(fn, sites)(*args, **kwargs)
 
     def process_message(self, msg):
-        name = msg["name"]
+        name = msg.get("name")  # a scan's control_flow message has none
         if msg["type"] == "sample" and name in self.sites and msg["value"] is None:
             msg["value"] = enumerated_value(msg["fn"], *self.sites[name])

@@ -22,6 +22,13 @@ by :mod:`jaxis.contract._chain`. The carry passes ``x_t`` to the next step by mo
 sample axis onto ``d_prev``; a constant initial carry is broadcast, and one that depends
 on a latent sampled before the scan puts that latent's samples on ``d_prev`` (step -1).
 
+An enumerated body latent (:mod:`jaxis.trace._enumerate`: marked, or a small finite
+support) takes its S support values at every step instead (no parents, no proposal term:
+the uniform proposal on S values with ``K_i = S`` cancels), so the chain factor is the
+S x S transition matrix ``log p(z_t = j | z_{t-1} = i, g)`` and the chain product is the
+forward algorithm (Rabiner 1989). Its initial state, if a latent, must be enumerated
+with the same support (both share ``d_prev``).
+
 References: Heap, Leech, Aitchison 2023, *Massively parallel reweighted wake-sleep*
 (section 3, the MP proposal); Bowyer, Heap, Aitchison 2023 (section 2).
 """
@@ -38,6 +45,7 @@ from numpyro import handlers
 from numpyro.ops.pytree import PytreeTrace
 from numpyro.primitives import Messenger
 
+from ._enumerate import enumerated_value
 from ._mp_sample import move_axis
 from ._scan_structure import SUPPORTED, ChainSpec, ScanInfo
 from ._structure import ModelStructure
@@ -122,6 +130,9 @@ class _StepSampler(Messenger):
         fn, ne = msg["fn"], len(msg["fn"].event_shape)
         batch = tuple(fn.batch_shape)
         n, d = own.sizes[name], own.structure.latent_dim(name)
+        if own.structure.site(name).enum_size:  # its support: no proposal, no parents
+            msg["value"] = self.value = enumerated_value(fn, n, d, ())
+            return
         axes = [(own.d_prev, self.prev_perm)] if _has(batch, own.d_prev) else []
         globals_ = [a for a in own.structure.latents
                     if a not in self.info.sites and _has(batch, own.structure.latent_dim(a))]
@@ -205,7 +216,9 @@ class ScanSampler(Messenger):
         out = {s: (_prev_last(self.score(tr[s]), self.d_prev) if chain else self.score(tr[s]))
                for s in info.sites}
         if chain:
-            out["value"], out["log_q"] = step.value, step.log_q[..., None]
+            out["value"] = step.value
+            if step.log_q is not None:  # None: enumerated
+                out["log_q"] = step.log_q[..., None]
             if step.draw_log_q is not None:
                 out["draw_log_q"] = step.draw_log_q
         return carry_out, y, out, step.parents
@@ -232,6 +245,7 @@ class ScanSampler(Messenger):
         init_latent = None
         if x is not None:
             init_latent, init_dim = self._initial_state(info, leaves, probe)
+            self._check_init_size(info, init_latent)
             leaves = shift(leaves, init_dim, self.d_prev)
             leaves = [self._resize(c, e, self.sizes[x]) for c, e in zip(leaves, events)]
         out = jax.eval_shape(probe, leaves)
@@ -260,7 +274,8 @@ class ScanSampler(Messenger):
         if x is not None:
             ne = len(self.structure.site(x).event_shape)
             self.values[x] = _time_in_place(out["value"], d_time, ne)
-            self.log_q[x] = _time_in_place(out["log_q"], d_time, 1)
+            if "log_q" in out:
+                self.log_q[x] = _time_in_place(out["log_q"], d_time, 1)
             self.parents[x] = found["parents"]
             if "draw_log_q" in out:
                 self.draw_log_q[x] = jnp.sum(out["draw_log_q"])
@@ -289,6 +304,23 @@ class ScanSampler(Messenger):
                 "chain's initial state)."
             )
         return (init[0], dims[init[0]]) if init else (None, self.d_prev)
+
+    def _check_init_size(self, info: ScanInfo, init: Optional[str]) -> None:
+        """The initial state and the chain latent must have as many values each (K, or
+        the same support size when both are enumerated): they share the axis ``d_prev``."""
+        if init is None:
+            return
+        enum = self.structure.enumerated()
+        if enum.get(init) != enum.get(info.latent):
+            def what(a):
+                return f"its {enum[a]} support values" if a in enum else "K samples"
+            raise ValueError(
+                f"The initial carry of the scan over {info.plate!r} depends on latent "
+                f"{init!r} ({what(init)}), but the chain latent {info.latent!r} takes "
+                f"{what(info.latent)} per step; jaxis needs both sampled or both enumerated "
+                "with the same support. Mark both infer={'enumerate': 'parallel'} (same "
+                "support), or neither and pass enumerate='marked'."
+            )
 
     def _resize(self, leaf: jax.Array, event_ndim: int, n: int) -> jax.Array:
         """The initial state's samples on ``d_prev``, cycled to the chain's ``n`` samples

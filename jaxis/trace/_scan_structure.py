@@ -9,10 +9,11 @@ time step (its own index ``k_t``, like a plate element). The sites are hidden fr
 outer trace here and scored by :mod:`jaxis.trace._scan`.
 
 Supported: a body with at most one latent site (scalar or with event dims; it is the
-chain latent when the carry depends on it), any number of observed sites, global latents
-sampled before the scan used by the body, an initial carry that is a constant or depends
-on one latent sampled before the scan. Everything else raises a ``ValueError`` that names
-the site (see :func:`scan_sites`).
+chain latent when the carry depends on it; a discrete one is enumerated by the rule for
+sites outside scan, taking its S support values at every step), any number of observed
+sites, global latents sampled before the scan used by the body, an initial carry that is
+a constant or depends on one latent sampled before the scan. Everything else raises a
+``ValueError`` that names the site (see :func:`scan_sites`).
 
 Reference: Obermeyer et al. 2019, *Tensor variable elimination for plated factor graphs*
 (plated and Markov dims).
@@ -119,12 +120,6 @@ def _body_site(name: str, site: dict) -> str:
             f"Site {name!r} lies in plate(s) {plates} inside a scan body; plates inside the "
             f"body (many independent chains) are not supported yet. {SUPPORTED}."
         )
-    if site["infer"].get("enumerate"):
-        raise ValueError(
-            f"Site {name!r} in a scan body is marked infer={{'enumerate': ...}}; jaxis "
-            "samples scan latents (K per time step) and does not enumerate them. Remove "
-            "the mark."
-        )
     fn = site["fn"]
     per_step = tuple(fn.batch_shape)[1:]
     value_batch = jax.numpy.shape(site["value"])[1:len(jax.numpy.shape(site["value"]))
@@ -145,11 +140,14 @@ def _body_site(name: str, site: dict) -> str:
     return "observed" if observed else "latent"
 
 
-def scan_sites(records: list[_Record], depth: int, check_observed: Callable[[dict], None]):
+def scan_sites(records: list[_Record], depth: int, check_observed: Callable[[dict], None],
+               enum_size: Callable[[dict, "SiteInfo"], int]):
     """SiteInfos (by outer position), PlateInfos and ScanInfos of the recorded scans.
 
     ``depth`` is the model's plate depth without the scans; every time plate gets the dim
-    ``-(depth + 1)``. ``check_observed`` validates the data of an observed site.
+    ``-(depth + 1)``. ``check_observed`` validates the data of an observed site;
+    ``enum_size`` gives the support size of a body latent that is enumerated (its S values
+    at every time step, :mod:`jaxis.trace._enumerate`), else 0.
     """
     from ._structure import PlateInfo, SiteInfo
 
@@ -173,7 +171,10 @@ def scan_sites(records: list[_Record], depth: int, check_observed: Callable[[dic
                 check_observed(site)
             event = tuple(site["fn"].event_shape)
             batch = (rec.length,) + (1,) * depth
-            placed.append((rec.position, SiteInfo(name, kinds[name], (plate,), batch, event)))
+            info = SiteInfo(name, kinds[name], (plate,), batch, event)
+            if kinds[name] == "latent":
+                info = info._replace(enum_size=enum_size(site, info))
+            placed.append((rec.position, info))
         plates.append(PlateInfo(plate, dim, rec.length))
         infos.append(ScanInfo(plate, rec.length, tuple(n for n, _ in rec.sites),
                               latents[0] if latents else None, rec.carry_event_ndim))

@@ -357,7 +357,9 @@ def model_structure(
 
     depth = max([-p.dim for p in plates.values()] + [-d for s in sites for d in s.blocks]
                 + [0])
-    placed, time_plates, scans = scan_sites(scan_records, depth, _check_observed)
+    placed, time_plates, scans = scan_sites(
+        scan_records, depth, _check_observed,
+        lambda msg, info: _enumeration(msg, info, K, enumerate, False, False))
     if scans:
         sites = insert_sites(sites, placed)
         plates.update({p.name: p for p in time_plates})

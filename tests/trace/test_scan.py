@@ -96,7 +96,9 @@ def forward_algorithm(y):
 
 @functools.lru_cache(maxsize=None)
 def _log_z_hat(model, y: tuple, K: int, seeds: int) -> np.ndarray:
-    run = jaxis.mpis(model, K=K, check_memory=False)
+    # "marked": the HMM's 3 states are sampled (K per step) even at K >= 3, where the
+    # default would enumerate them (tests/trace/test_scan_enumerate.py)
+    run = jaxis.mpis(model, K=K, check_memory=False, enumerate="marked")
     f = jax.jit(jax.vmap(lambda k: jaxis.log_evidence(run(k, jnp.asarray(y)))))
     return np.asarray(f(jax.random.split(jax.random.PRNGKey(K), seeds)))
 
@@ -205,12 +207,6 @@ def _second_order(carry, y_t):
     return (x, x_prev), None
 
 
-def _enumerated(z_prev, y_t):
-    z = numpyro.sample("z", dist.Categorical(jnp.asarray(TRANS)[z_prev]),
-                       infer={"enumerate": "parallel"})
-    return z, None
-
-
 def _deterministic(x_prev, y_t):
     x = numpyro.sample("x", dist.Normal(x_prev, 1.0))
     numpyro.deterministic("x2", x * 2)
@@ -231,7 +227,6 @@ def _uses_output(y):
     (_step_model(_plate_inside, jnp.zeros(2)), (), "plate.*inside a scan body"),
     (_step_model(_two_latents), (), r"several latent sites \['x', 'u'\]"),
     (_step_model(_second_order, (0.0, 0.0)), (), "second-order chain"),
-    (_step_model(_enumerated, 0), (), "'z'.*enumerate"),
     (_step_model(_deterministic), (), "'x2'.*deterministic"),
     (_scan_in_plate, (), "scan inside a numpyro.plate"),
     (_uses_output, (), "'obs' uses the samples of scan latent 'x' outside"),
@@ -248,7 +243,11 @@ def test_guide_with_scan_model_raises():
         jaxis.mpis(ssm, guide, K=3, check_memory=False)(jax.random.PRNGKey(0), jnp.ones(4))
 
 
-def test_sample_posterior_is_not_a_wrong_answer():
+def test_sample_posterior_jits_and_vmaps():
+    """Posterior draws of a chain (tests in tests/trace/test_scan_enumerate.py)."""
     mpt = jaxis.mpis(ssm, K=3, check_memory=False)(jax.random.PRNGKey(0), jnp.ones(4))
-    with pytest.raises(NotImplementedError, match="scan latent.*'x'"):
-        jaxis.sample_posterior(jax.random.PRNGKey(1), mpt, 10)
+    draws = jax.jit(jax.vmap(lambda k: jaxis.sample_posterior(k, mpt, 10)["x"]))(
+        jax.random.split(jax.random.PRNGKey(1), 2))
+    assert draws.shape == (2, 10, 4)
+    for t in range(4):
+        assert np.isin(np.asarray(draws[..., t]), np.asarray(mpt.samples["x"][:, t])).all()
