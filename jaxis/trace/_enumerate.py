@@ -51,6 +51,30 @@ def support_size(msg: dict) -> tuple[int, Optional[str]]:
     return shape[0], None
 
 
+def enumeration_size(msg: dict, info, K: Optional[int], mode: str, guided: bool,
+                     in_guide: bool) -> int:
+    """Support size if the latent site is enumerated (the rules above), else 0.
+
+    ``info``: the site's ``SiteInfo``; ``guided``: a guide is given; ``in_guide``: the
+    guide samples this site (it then proposes it: no enumeration). ``K=None``: none.
+    """
+    if K is None or in_guide:
+        return 0
+    size, why = support_size(msg)
+    if info.blocks:  # a joint block of n values would have S^n
+        size, why = 0, (f"its batch dims {info.blocks} lie in no plate, so it is one joint "
+                        "block; put them in a numpyro.plate to enumerate per element")
+    if marked(msg) and not size:
+        raise ValueError(
+            f"Site {msg['name']!r} is marked infer={{'enumerate': 'parallel'}} but cannot "
+            f"be enumerated: {why}. Remove the mark to sample it, or give it a discrete "
+            "distribution with a fixed, finite support and event shape ()."
+        )
+    if size and (marked(msg) or guided or (mode == "auto" and size <= K)):
+        return size
+    return 0
+
+
 def marked(msg: dict) -> bool:
     """Is the site marked ``infer={"enumerate": "parallel"}``?"""
     return (msg.get("infer") or {}).get("enumerate") == "parallel"

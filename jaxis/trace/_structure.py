@@ -34,9 +34,9 @@ from numpyro.distributions.distribution import (
 )
 
 from ._blocks import block_dims, block_ones, check_guide_blocks
-from ._enumerate import MODES, marked, support_size
+from ._enumerate import MODES, enumeration_size
 from ._scan_structure import ScanInfo, ScanRecorder, insert_sites, scan_sites
-from ._support import support_mismatch
+from ._site_checks import check_guide_plates, check_latent, check_observed
 
 
 class PlateInfo(NamedTuple):
@@ -200,76 +200,6 @@ def _site_info(msg: dict, kind: str) -> SiteInfo:
     return SiteInfo(msg["name"], kind, plates, batch, event, block_dims(msg, batch))
 
 
-def _check_observed(msg: dict) -> None:
-    value = msg["value"]
-    if isinstance(value, jax.core.Tracer):
-        return  # under an outer jit the data are abstract; nothing to check here
-    arr = np.asarray(value)
-    if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
-        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        raise ValueError(
-            f"Observed site {msg['name']!r} has {bad} non-finite value(s). Remove them, or "
-            "mask them with numpyro.handlers.mask / dist.mask(...) and fill with a finite value."
-        )
-
-
-def _check_latent(msg: dict, gtrace: Optional[dict], subsampled: dict) -> None:
-    """A latent may not lie in a subsampled plate, and its proposal must share its support."""
-    name = msg["name"]
-    for f in msg["cond_indep_stack"]:
-        if f.name in subsampled:
-            size, sub = subsampled[f.name]
-            raise ValueError(
-                f"Latent site {name!r} lies in plate {f.name!r}, which subsamples {sub} of "
-                f"{size} elements. MP IS estimates the full-data evidence and needs every "
-                "plate element of a latent; remove subsample_size from that plate (data-only "
-                "plates may subsample: their log-likelihood is scaled as in numpyro)."
-            )
-    if gtrace is not None and name in gtrace:
-        why = support_mismatch(msg["fn"].support, gtrace[name]["fn"].support)
-        if why:
-            raise ValueError(
-                f"Guide site {name!r} does not propose on the model's support: {why}. "
-                "numpyro's log_prob does not check supports, so the weights would be wrong; "
-                "use a guide distribution with the same support (e.g. LogNormal or a "
-                "transformed Normal for a positive latent, a discrete one for a discrete "
-                "latent)."
-            )
-
-
-def _check_guide_plates(gtrace: dict, plates: dict[str, PlateInfo]) -> None:
-    for name, msg in gtrace.items():
-        for f in msg.get("cond_indep_stack", ()):
-            p = plates.get(f.name)
-            if p is None or (p.dim, p.size) != (f.dim, f.size):
-                model = f"dim {p.dim}, size {p.size}" if p else "absent from the model"
-                raise ValueError(
-                    f"Guide site {name!r} is in plate {f.name!r} (dim {f.dim}, size {f.size}) "
-                    f"but the model's plate {f.name!r} is {model}. Use the model's plates in "
-                    "the guide, with the same dims and sizes."
-                )
-
-
-def _enumeration(msg: dict, info: SiteInfo, K: Optional[int], mode: str, guided: bool,
-                 in_guide: bool) -> int:
-    """Support size if the latent site is enumerated (see :mod:`._enumerate`), else 0."""
-    if K is None or in_guide:
-        return 0
-    size, why = support_size(msg)
-    if info.blocks:  # a joint block of n values would have S^n
-        size, why = 0, (f"its batch dims {info.blocks} lie in no plate, so it is one joint "
-                        "block; put them in a numpyro.plate to enumerate per element")
-    if marked(msg) and not size:
-        raise ValueError(
-            f"Site {msg['name']!r} is marked infer={{'enumerate': 'parallel'}} but cannot "
-            f"be enumerated: {why}. Remove the mark to sample it, or give it a discrete "
-            "distribution with a fixed, finite support and event shape ()."
-        )
-    if size and (marked(msg) or guided or (mode == "auto" and size <= K)):
-        return size
-    return 0
-
-
 def model_structure(
     model: Callable, guide: Optional[Callable], args: tuple, kwargs: dict,
     K: Optional[int] = None, enumerate: str = "auto",
@@ -316,7 +246,7 @@ def model_structure(
         else:
             kind = "observed" if msg["is_observed"] else "latent"
             if kind == "observed":
-                _check_observed(msg)
+                check_observed(msg)
             elif guide is None and isinstance(_base_dist(msg["fn"]), dist.ImproperUniform):
                 raise ValueError(
                     f"Model site {name!r} has an improper prior, so the prior cannot be the "
@@ -326,8 +256,8 @@ def model_structure(
                 model_latents.append(name)
             info = _site_info(msg, kind)
             if kind == "latent":
-                _check_latent(msg, gtrace, subsampled)
-                info = info._replace(enum_size=_enumeration(
+                check_latent(msg, gtrace, subsampled)
+                info = info._replace(enum_size=enumeration_size(
                     msg, info, K, enumerate, gtrace is not None,
                     gtrace is not None and name in gtrace))
             sites.append(info)
@@ -335,7 +265,7 @@ def model_structure(
             plates.setdefault(f.name, PlateInfo(f.name, f.dim, f.size))
 
     if guide is not None:
-        _check_guide_plates(gtrace, plates)
+        check_guide_plates(gtrace, plates)
         check_guide_blocks(gtrace, sites)
         enumerated = [s.name for s in sites if s.enum_size]
         missing = [n for n in model_latents if n not in proposal_order + enumerated]
@@ -358,8 +288,8 @@ def model_structure(
     depth = max([-p.dim for p in plates.values()] + [-d for s in sites for d in s.blocks]
                 + [0])
     placed, time_plates, scans = scan_sites(
-        scan_records, depth, _check_observed,
-        lambda msg, info: _enumeration(msg, info, K, enumerate, False, False))
+        scan_records, depth, check_observed,
+        lambda msg, info: enumeration_size(msg, info, K, enumerate, False, False))
     if scans:
         sites = insert_sites(sites, placed)
         plates.update({p.name: p for p in time_plates})
