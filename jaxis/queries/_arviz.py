@@ -65,7 +65,8 @@ def _draws(result, draws, num_samples, rng_key) -> dict:
                 "samples (pass rng_key= and num_samples= to resample them by their weights)."
             )
         if rng_key is not None:
-            return result.resample(rng_key, num_samples or result.num_samples).samples
+            count = result.num_samples if num_samples is None else num_samples
+            return result.resample(rng_key, count).samples
         lw = np.asarray(result.log_weights)
         if lw.size and not np.all(lw == lw[0]):
             raise ValueError(

@@ -149,6 +149,8 @@ def small():
      "draws= is for an MPTrace"),
     (lambda m, d: jaxis.to_arviz(_prior_weighted_samples(5)), ValueError,
      "unequal weights.*Pass rng_key="),
+    (lambda m, d: jaxis.to_arviz(_prior_weighted_samples(5), rng_key=jax.random.PRNGKey(0),
+                                 num_samples=0), ValueError, "num_samples"),
 ])
 def test_bad_input_names_the_argument_and_the_fix(small, call, error, match):
     with pytest.raises(error, match=match):
