@@ -17,6 +17,7 @@ from .diagnostics import weight_summary as weight_summary
 from .queries import JointMarginal as JointMarginal
 from .queries import conditionals as conditionals
 from .queries import ess as ess
+from .queries import joint_ess as joint_ess
 from .queries import joint_marginals as joint_marginals
 from .queries import log_evidence as log_evidence
 from .queries import marginals as marginals

@@ -188,12 +188,12 @@ def mp_peak(lowered) -> int:
     The contraction runs while the run's outputs are alive:
     ``max(run, run arguments + run outputs + contraction temporaries and output)``.
     """
-    from .queries._moments import log_evidence  # the query stage builds on this one
+    from .queries._moments import _mp_log_evidence  # the query stage builds on this one
 
     run = lowered.compile()
     if not lowered.out_info.log_factors:  # nothing to contract
         return compiled_peak(run) + RUNTIME_ALLOWANCE
-    contraction = log_evidence.lower(lowered.out_info).compile()
+    contraction = _mp_log_evidence.lower(lowered.out_info).compile()
     stats = run.memory_analysis()
     after = (compiled_peak(run) - stats.temp_size_in_bytes
              + compiled_peak(contraction, with_arguments=False))

@@ -3,6 +3,7 @@ from ._arviz import to_arviz as to_arviz
 from ._joint import JointMarginal as JointMarginal
 from ._joint import conditionals as conditionals
 from ._joint import ess as ess
+from ._joint import joint_ess as joint_ess
 from ._joint import joint_marginals as joint_marginals
 from ._joint import mp_ess as mp_ess
 from ._moments import log_evidence as log_evidence

@@ -5,7 +5,8 @@
   (Bowyer, Heap, Aitchison 2023, eqs. 41-44, Algorithm 3).
 - conditional ``P_z(k_i | k_pa(i))`` by normalising the joint over ``k_i`` (eq. 41).
 - per-site ESS ``1 / sum_k w_k^2`` of the marginal weights, and the overall MP ESS
-  ``1 / sum_k P_z(k)^2 = exp(2 log Z(F) - log Z(2F))``, one extra contraction.
+  ``1 / sum_k P_z(k)^2 = exp(2 log Z(F) - log Z(2F))``, one extra contraction
+  (``ess`` and ``joint_ess`` also accept ``WeightedSamples``).
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import jax.numpy as jnp
 
 from .._mpis import MPTrace
 from ..contract._log_z import Source, log_z
-from ._moments import marginals, posterior_grad
+from ..weighted._weighted_samples import WeightedSamples
+from ._moments import Result, check_result, marginals, posterior_grad
 
 
 class JointMarginal(NamedTuple):
@@ -54,15 +56,49 @@ def conditionals(mpt: MPTrace, site: str) -> JointMarginal:
     return jm._replace(probs=jm.probs / jnp.sum(jm.probs, axis=axis, keepdims=True))
 
 
-def ess(mpt: MPTrace) -> dict[str, jax.Array]:
-    """Per-site ESS of the marginal weights, ``site -> batch_shape``: in ``[1, K]``, or NaN
-    when there is no posterior (``log_evidence`` is ``-inf``)."""
+def ess(result: Result) -> dict[str, jax.Array]:
+    """Per-site ESS ``1 / sum_k w_k^2`` of each site's marginal weights: ``site -> array``.
+
+    - ``MPTrace``: the marginal weights ``P_z(k_i)`` over the K samples of each latent, per
+      plate element: ``site -> batch_shape``, each value in ``[1, K]``.
+    - ``WeightedSamples``: every site shares the one weight vector of the N joint draws, so
+      each site's ESS is the Kish ESS ``ws.ess()``: ``site -> ()``, in ``[1, N]``.
+
+    NaN when there is no posterior (``log_evidence`` is ``-inf``). The method
+    ``ws.ess()`` (a scalar) is :func:`joint_ess` of ``ws``; this function always returns
+    the per-site dict, for both result types.
+
+    Example:
+        >>> jaxis.ess(mpt)["theta"]          # (num_groups,), each in [1, K]
+        >>> jaxis.ess(ws)["x"] == ws.ess()
+    """
+    if isinstance(result, WeightedSamples):
+        value = result.ess()
+        return {name: value for name in result.samples}
+    mpt = check_result(result, "ess")
     return {n: 1.0 / jnp.sum(w**2, axis=0) for n, w in marginals(mpt).items()}
 
 
 def mp_ess(mpt: MPTrace) -> jax.Array:
     """Overall MP ESS ``1 / sum_k P_z(k)^2`` over all K^n index combinations."""
+    mpt = check_result(mpt, "mp_ess", weighted=False)
     graph = mpt.graph
     lz = log_z(graph, mpt.log_factors)
     lz2 = log_z(graph, [2.0 * f for f in mpt.log_factors])
     return jnp.exp(2.0 * lz - lz2)
+
+
+def joint_ess(result: Result) -> jax.Array:
+    """One scalar ESS of the joint weights, for either result type.
+
+    ``MPTrace``: the MP ESS :func:`mp_ess` ``1 / sum_k P_z(k)^2`` over all K^n index
+    combinations; ``WeightedSamples``: the Kish ESS ``ws.ess()`` over its N draws. Use it
+    in place of arviz's ESS for MP IS draws (see :func:`jaxis.to_arviz`).
+
+    Example:
+        >>> jaxis.joint_ess(mpt) == jaxis.mp_ess(mpt)
+        >>> jaxis.joint_ess(ws) == ws.ess()
+    """
+    if isinstance(result, WeightedSamples):
+        return result.ess()
+    return mp_ess(check_result(result, "joint_ess"))

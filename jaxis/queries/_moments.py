@@ -12,7 +12,7 @@ the samples) there is no posterior, and every posterior query returns NaN.
 from __future__ import annotations
 
 import functools
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence, Union
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from .._mpis import MPTrace
 from ..contract._log_z import Source, log_z
 from ..graph._graph import FactorGraph
-from ..weighted._weighted_samples import MomentSpec, parse_moment_spec
+from ..weighted._weighted_samples import MomentSpec, WeightedSamples, parse_moment_spec
 
 
 
@@ -31,15 +31,47 @@ def posterior_grad(f: Callable, J0):
     return jax.tree_util.tree_map(lambda g: jnp.where(undefined, jnp.nan, g), grads)
 
 
-@jax.jit
-def log_evidence(mpt: MPTrace) -> jax.Array:
-    """``log`` of the MP marginal-likelihood estimate (the MP ELBO when averaged).
+Result = Union[MPTrace, WeightedSamples]
 
-    Its value is ``log Z-hat``. Its gradient includes the score-function term of sampled
-    discrete (non-reparameterised) latents (``mpt.score``), so ``jax.grad`` of
-    ``exp(log_evidence(mpt))`` is an unbiased estimate of ``dZ`` (as Pyro's TMC); enumerated
-    latents need no such term (their sum is exact).
+
+def log_evidence(result: Result) -> jax.Array:
+    """``log`` of the evidence estimate ``log Z-hat`` of an ``MPTrace`` or ``WeightedSamples``.
+
+    - ``MPTrace``: the MP marginal-likelihood estimate ``log P_MP`` (the MP ELBO when
+      averaged over runs). Its gradient includes the score-function term of sampled
+      discrete (non-reparameterised) latents (``mpt.score``), so ``jax.grad`` of
+      ``exp(log_evidence(mpt))`` is an unbiased estimate of ``dZ`` (as Pyro's TMC);
+      enumerated latents need no such term (their sum is exact). Jitted.
+    - ``WeightedSamples``: ``logsumexp_n log_weights[n]``, the same as
+      ``ws.log_evidence()``.
+
+    A scalar array in both cases; works under ``jax.jit`` / ``jax.grad`` (the dispatch is
+    on the Python type, which a trace keeps).
+
+    Example:
+        >>> jaxis.log_evidence(mpt)                   # log P_MP
+        >>> jaxis.log_evidence(ws) == ws.log_evidence()
     """
+    if isinstance(result, WeightedSamples):
+        return result.log_evidence()
+    return _mp_log_evidence(check_result(result, "log_evidence"))
+
+
+def check_result(result, fn: str, weighted: bool = True) -> MPTrace:
+    """``result`` if it is an ``MPTrace``; ``TypeError`` naming ``fn`` otherwise (callers
+    handle ``WeightedSamples`` first; ``weighted``: whether ``fn`` accepts them)."""
+    if not isinstance(result, MPTrace):
+        also = " or a WeightedSamples" if weighted else " (for WeightedSamples use joint_ess)"
+        raise TypeError(
+            f"{fn}: expected an MPTrace (from jaxis.mpis(...)(key, *args)){also}, got "
+            f"{type(result).__name__}."
+        )
+    return result
+
+
+@jax.jit
+def _mp_log_evidence(mpt: MPTrace) -> jax.Array:
+    """``log P_MP + mpt.score`` (see :func:`log_evidence`)."""
     if not mpt.log_factors:  # static: the graph's factor list
         raise ValueError(
             "log_evidence: the model has no sample or factor sites, so there is nothing to "

@@ -11,8 +11,10 @@ parents, and the drawn elements keep their values. The predictive log-likelihood
 """
 from __future__ import annotations
 
+import inspect
 import math
-from typing import Callable, Union
+import warnings
+from typing import Any, Callable, Union
 
 import jax
 import jax.numpy as jnp
@@ -61,16 +63,54 @@ def _split(args: Args) -> tuple[tuple, dict]:
     return ((), dict(args)) if isinstance(args, dict) else (tuple(args), {})
 
 
-def predictive(rng_key: jax.Array, mpt: MPTrace, model: Callable, num_samples: int):
-    """``f(*args, **kwargs) -> site -> (num_samples, ...)``: posterior predictive draws.
+def predictive(*args: Any, **kwargs: Any) -> Callable[..., dict]:
+    """Posterior predictive, numpyro-style: ``predictive(mpt, model, num_samples)(rng_key,
+    *args, **kwargs) -> site -> (num_samples, ...)``.
+
+    Latents take exact MP posterior draws (:func:`sample_posterior`); where the new
+    arguments extend a plate, the new plate elements are drawn from the prior given the
+    sampled parents; observed sites are drawn from the likelihood. Every sample and
+    deterministic site is returned. As numpyro's ``Predictive(model, ...)(rng_key, *args)``,
+    the key is passed at call time, so one predictive serves many keys and arguments.
+
+    The old form ``predictive(rng_key, mpt, model, num_samples)(*args)`` (key bound when
+    building) still works and gives the same draws for the same key, with a
+    ``DeprecationWarning``.
 
     Example:
-        >>> pred = predictive(key, mpt, model, num_samples=100)(condition, prosoc_left)
+        >>> pred = jaxis.predictive(mpt, model, num_samples=100)(key, condition, prosoc_left)
     """
-    draw_key, run_key = jax.random.split(rng_key)
-    draws = sample_posterior(draw_key, mpt, num_samples)
+    old_form = "rng_key" in kwargs or (  # predictive(rng_key, mpt, model, num_samples)
+        len(args) >= 1 and not isinstance(args[0], MPTrace)
+        and (isinstance(args[1], MPTrace) if len(args) >= 2 else "mpt" in kwargs))
+    if old_form:
+        bound = inspect.signature(_old_predictive).bind(*args, **kwargs)
+        warnings.warn(
+            "predictive(rng_key, mpt, model, num_samples)(*args) is deprecated: pass the key "
+            "at call time, predictive(mpt, model, num_samples)(rng_key, *args), as numpyro's "
+            "Predictive.", DeprecationWarning, stacklevel=2)
+        return _old_predictive(*bound.args, **bound.kwargs)
+    return _predictive(*args, **kwargs)
 
-    def run(*args, **kwargs):
+
+def _old_predictive(rng_key: jax.Array, mpt: MPTrace, model: Callable, num_samples: int):
+    run = _predictive(mpt, model, num_samples)
+    return lambda *args, **kwargs: run(rng_key, *args, **kwargs)
+
+
+def _predictive(mpt: MPTrace, model: Callable, num_samples: int) -> Callable[..., dict]:
+    if not isinstance(mpt, MPTrace):
+        raise TypeError(
+            f"predictive: mpt must be an MPTrace (from jaxis.mpis(...)(key, *args)), got "
+            f"{type(mpt).__name__}; call predictive(mpt, model, num_samples)(rng_key, *args)."
+        )
+    check_count(num_samples, "num_samples")
+
+    def run(rng_key: jax.Array, *args, **kwargs) -> dict:
+        _check_key(rng_key)
+        draw_key, run_key = jax.random.split(rng_key)
+        draws = sample_posterior(draw_key, mpt, num_samples)
+
         def one(key, d):
             k1, k2 = jax.random.split(key)
             fn = handlers.seed(_Extend(model, d, k1), k2)
@@ -81,6 +121,20 @@ def predictive(rng_key: jax.Array, mpt: MPTrace, model: Callable, num_samples: i
         return jax.vmap(one)(jax.random.split(run_key, num_samples), draws)
 
     return run
+
+
+def _check_key(rng_key) -> None:
+    """``TypeError`` unless ``rng_key`` looks like a JAX PRNG key (typed, or raw uint32)."""
+    dtype = getattr(rng_key, "dtype", None)
+    typed = dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+    raw = dtype == jnp.uint32 and jnp.ndim(rng_key) == 1
+    if not (typed or raw):
+        raise TypeError(
+            "predictive(mpt, model, num_samples)(rng_key, *args): the first argument of the "
+            f"call must be a PRNG key (jax.random.PRNGKey(0) or jax.random.key(0)), got "
+            f"{type(rng_key).__name__} of dtype {dtype}; pass the key before the model's "
+            "arguments."
+        )
 
 
 def _observed_log_lik(model, values, key, args: Args) -> jax.Array:

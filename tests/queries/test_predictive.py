@@ -40,13 +40,45 @@ def test_predictive_extends_plates_and_keeps_drawn_latents():
 
     y = jnp.array([1.0, 1.2])
     mpt = jaxis.mpis(model, K=50)(jax.random.PRNGKey(0), y, 2)
-    pred = jaxis.predictive(jax.random.PRNGKey(1), mpt, model, num_samples=200)(None, 3)
+    pred = jaxis.predictive(mpt, model, num_samples=200)(jax.random.PRNGKey(1), None, 3)
     assert pred["theta"].shape == (200, 3) and pred["y"].shape == (200, 3)
     draws = jaxis.sample_posterior(jax.random.split(jax.random.PRNGKey(1))[0], mpt, 200)
     np.testing.assert_allclose(pred["theta"][:, :2], draws["theta"])
     # the new group is drawn from the prior given the sampled mu
     z = (pred["theta"][:, 2] - pred["mu"]) / 0.1
     assert abs(float(z.mean())) < 5 / np.sqrt(200) and abs(float(z.std()) - 1) < 0.25
+
+
+def _extend_model(y, n):
+    mu = numpyro.sample("mu", dist.Normal(0.0, 1.0))
+    with numpyro.plate("g", n):
+        numpyro.sample("y", dist.Normal(mu, 0.5), obs=y)
+
+
+def test_predictive_key_at_call_time_matches_the_deprecated_form():
+    mpt = jaxis.mpis(_extend_model, K=20)(jax.random.PRNGKey(0), jnp.array([0.4, 0.9]), 2)
+    key = jax.random.PRNGKey(3)
+    pred = jaxis.predictive(mpt, _extend_model, num_samples=50)
+    new = pred(key, None, 4)
+    with pytest.warns(DeprecationWarning, match=r"predictive\(mpt, model, num_samples\)\(rng_key"):
+        old = jaxis.predictive(key, mpt, _extend_model, num_samples=50)(None, 4)
+    assert set(new) == set(old) == {"mu", "y"}
+    for site in new:
+        np.testing.assert_array_equal(new[site], old[site])
+    # the key is used at call time: another key gives other draws of the new observations
+    other = pred(jax.random.PRNGKey(4), None, 4)
+    assert not np.allclose(other["y"], new["y"])
+    # keyword arguments reach the model as in numpyro's Predictive
+    by_name = pred(key, y=None, n=4)
+    np.testing.assert_array_equal(by_name["y"], new["y"])
+
+
+def test_predictive_without_a_key_at_call_time_says_where_it_goes():
+    mpt = jaxis.mpis(_extend_model, K=5)(jax.random.PRNGKey(0), jnp.array([0.4, 0.9]), 2)
+    with pytest.raises(TypeError, match="must be a PRNG key"):
+        jaxis.predictive(mpt, _extend_model, 10)(jnp.array([0.4, 0.9]), 2)
+    with pytest.raises(TypeError, match="mpt must be an MPTrace"):
+        jaxis.predictive(None, _extend_model, 10)
 
 
 @pytest.fixture(scope="module")
