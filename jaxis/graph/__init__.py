@@ -3,3 +3,10 @@ from ._graph import FactorGraph as FactorGraph
 from ._graph import FactorSpec as FactorSpec
 from ._graph import LatentSpec as LatentSpec
 from ._graph import build_graph as build_graph
+
+__all__ = [
+    "FactorGraph",
+    "FactorSpec",
+    "LatentSpec",
+    "build_graph",
+]

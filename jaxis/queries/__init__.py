@@ -16,3 +16,21 @@ from ._predictive import (
 )
 from ._sample import sample_indices as sample_indices
 from ._sample import sample_posterior as sample_posterior
+
+__all__ = [
+    "to_arviz",
+    "JointMarginal",
+    "conditionals",
+    "ess",
+    "joint_ess",
+    "joint_marginals",
+    "mp_ess",
+    "log_evidence",
+    "marginals",
+    "moments",
+    "predictive",
+    "predictive_log_likelihood",
+    "predictive_log_likelihood_from_draws",
+    "sample_indices",
+    "sample_posterior",
+]
