@@ -80,8 +80,13 @@ def ess(result: Result) -> dict[str, jax.Array]:
 
 
 def mp_ess(mpt: MPTrace) -> jax.Array:
-    """Overall MP ESS ``1 / sum_k P_z(k)^2`` over all K^n index combinations."""
-    mpt = check_result(mpt, "mp_ess", weighted=False)
+    """Overall MP ESS ``1 / sum_k P_z(k)^2 = exp(2 log Z(F) - log Z(2F))`` over all K^n
+    index combinations (jitted on the trace's shapes)."""
+    return _mp_ess(check_result(mpt, "mp_ess", weighted=False))
+
+
+@jax.jit
+def _mp_ess(mpt: MPTrace) -> jax.Array:
     graph = mpt.graph
     lz = log_z(graph, mpt.log_factors)
     lz2 = log_z(graph, [2.0 * f for f in mpt.log_factors])

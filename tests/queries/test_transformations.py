@@ -114,3 +114,14 @@ def test_moments_with_fresh_functions_compile_once(caplog):
     with jax.log_compiles(True), caplog.at_level("WARNING"):
         jaxis.moments(mpt, {"mu": lambda v: v, "theta": lambda v: v})  # new structure
     assert any("_moments_impl" in r.getMessage() for r in caplog.records)
+
+
+def test_mp_ess_is_jitted_once_per_trace_shape(caplog):
+    run = jaxis.mpis(gh.model, K=3)
+    jaxis.mp_ess(run(jax.random.PRNGKey(0), Y))
+    other = run(jax.random.PRNGKey(1), Y + 1.0)
+    with jax.log_compiles(True), caplog.at_level("WARNING"):
+        value = jaxis.mp_ess(other)
+    assert [r for r in caplog.records if "Compiling" in r.getMessage()] == []
+    n_latents = 1 + Y.shape[0]  # mu and theta per group: K^n index combinations
+    assert 1.0 <= float(value) <= 3.0 ** n_latents
