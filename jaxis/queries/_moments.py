@@ -159,6 +159,13 @@ def moments(mpt: MPTrace, fns: Mapping[str, MomentSpec]) -> dict[str, jax.Array]
             ``name -> ((site1, site2), fn)``. ``fn`` receives the samples in positional
             layout and must act elementwise over sample and plate dims.
 
+    Positional layout: ``fn`` is called once, on all samples at once. A latent of numpyro
+    shape ``batch_shape + event_shape`` arrives as ``(K, 1, ..., 1) + batch_shape +
+    event_shape``: its K samples on its own axis, left of the plate dims (one axis per
+    latent, like numpyro's enumeration dims). Write ``fn`` for one sample and reduce only
+    over event dims on the right (``lambda v: v.sum(-1)`` for a ``.to_event(1)`` vector);
+    ``jnp.mean(v)`` or ``v.mean(0)`` would average over the samples and is rejected.
+
     Returns:
         ``name -> array`` of shape ``batch_shape + output shape`` of the moment.
 
