@@ -208,7 +208,8 @@ class WeightedSamples:
             vals = jax.vmap(fn)(*(self.samples[s] for s in sites))
             # samples without mass take no part (their moment may be inf/NaN)
             has_mass = (w > 0).reshape((-1,) + (1,) * (jnp.ndim(vals) - 1))
-            mean = jnp.tensordot(w, jnp.where(has_mass, vals, 0.0), axes=(0, 0))
+            mean = jnp.tensordot(w, jnp.where(has_mass, vals, 0.0), axes=(0, 0),
+                                 precision=jax.lax.Precision.HIGHEST)  # no TF32 on GPU
             out[name] = mean if self.num_samples else jnp.full_like(mean, jnp.nan)
         return out
 
