@@ -36,8 +36,9 @@ def plot_metric(result: ExperimentResult, metric: str, x: str, ax: Optional[Any]
     """Plot ``metric`` (``"elbo"`` or ``"predictive_ll"``) against ``x`` (``"K"`` or
     ``"time"``) for every method of ``result``, on ``ax`` (a new figure if ``None``).
 
-    Example:
-        >>> ax = plot_metric(result, "elbo", "K")
+    Example (``result`` from :func:`jaxis.experiments.run_experiment`)::
+
+        ax = plot_metric(result, "elbo", "K")
     """
     if ax is None:
         plt = import_extra("matplotlib.pyplot", "jaxis.experiments.plot_metric")
