@@ -50,6 +50,7 @@ PACKAGES = ["jaxis", "jaxis.contract", "jaxis.datasets", "jaxis.diagnostics", "j
 @pytest.mark.parametrize("package", PACKAGES)
 def test_every_public_function_and_class_is_documented(package):
     module = importlib.import_module(package)
-    undocumented = [n for n in module.__all__ if (inspect.isfunction(getattr(module, n))
-                    or inspect.isclass(getattr(module, n))) and not inspect.getdoc(getattr(module, n))]
+    public = [getattr(module, n) for n in module.__all__]
+    undocumented = [obj.__name__ for obj in public
+                    if (inspect.isfunction(obj) or inspect.isclass(obj)) and not inspect.getdoc(obj)]
     assert not undocumented, f"{package}: no docstring for {undocumented}"

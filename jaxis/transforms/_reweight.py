@@ -97,7 +97,8 @@ def reweight(ws: WeightedSamples, log_ratio: PerSample) -> WeightedSamples:
         >>> x = 2.0 * jax.random.normal(jax.random.PRNGKey(0), (1000,))   # x_n ~ q = N(0, 2^2)
         >>> log_q = norm.logpdf(x, 0.0, 2.0)
         >>> ws = WeightedSamples.from_log_ratios({"x": x}, norm.logpdf(x, 1.0, 1.0) - log_q)
-        >>> ws2 = reweight(ws, lambda s: norm.logpdf(s["x"], -1.0, 1.0) - norm.logpdf(s["x"], 1.0, 1.0))
+        >>> log_r = lambda s: norm.logpdf(s["x"], -1.0, 1.0) - norm.logpdf(s["x"], 1.0, 1.0)
+        >>> ws2 = reweight(ws, log_r)                  # p_old = N(1, 1) -> p_new = N(-1, 1)
         >>> direct = WeightedSamples.from_log_ratios({"x": x}, norm.logpdf(x, -1.0, 1.0) - log_q)
         >>> bool(jnp.allclose(ws2.log_weights, direct.log_weights))  # as if aimed at p_new
         True
