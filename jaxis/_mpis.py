@@ -150,9 +150,25 @@ def mpis(
     Building twice with the same model function and options returns the same run (its
     compilations are reused), so ``mpis(model, K=10)`` may be called inside a loop.
 
+    Returns:
+        ``run``; its :class:`MPTrace` holds ``samples`` (``site -> (K, *site shape)`` per
+        latent) and the factors from which :func:`jaxis.log_evidence` contracts ``log P_MP
+        = log (1/K^n) sum_k p(x, z^k) / prod_i q(z_i^{k_i} | ...)`` over all K^n index
+        combinations (Bowyer, Heap, Aitchison 2023, eq. 9).
+
     Example:
-        >>> run = mpis(model, K=10)
-        >>> log_evidence(run(jax.random.PRNGKey(0), data))
+        >>> import jax, jax.numpy as jnp, numpyro, numpyro.distributions as dist, jaxis
+        >>> def model(y):
+        ...     mu = numpyro.sample("mu", dist.Normal(0.0, 1.0))
+        ...     with numpyro.plate("groups", 2):
+        ...         theta = numpyro.sample("theta", dist.Normal(mu, 1.0))
+        ...         numpyro.sample("y", dist.Normal(theta, 0.5), obs=y)
+        >>> run = jaxis.mpis(model, K=10)
+        >>> mpt = run(jax.random.PRNGKey(0), jnp.array([0.4, 1.2]))
+        >>> mpt.samples["mu"].shape, mpt.samples["theta"].shape
+        ((10,), (10, 2))
+        >>> bool(jnp.isfinite(jaxis.log_evidence(mpt)))
+        True
     """
     _check_K(K)
     if params is not None:

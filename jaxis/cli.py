@@ -8,7 +8,9 @@
 ``run`` prints a table and writes ``results.json``, ``config.yaml`` and PNG plots into a
 new folder (the config's ``out_dir``, or ``--out``; never an existing one). Bad input
 (a config error, a missing, unreadable or incomplete data file, a K too large for memory)
-is one message on stderr and exit status 2, before the first run. Ctrl-C stops cleanly
+is one message on stderr and exit status 2, before the first run; so is a missing package
+of the ``experiments`` extra (``pip install "jaxis[experiments]"``), which ``run`` needs and
+``list`` does not. Ctrl-C stops cleanly
 with exit status 130, saying which rows were complete; nothing is saved then (a results
 folder appears complete or not at all). Compiled functions are kept in JAX's persistent compilation cache
 (``$JAXIS_CACHE_DIR``, default ``~/.cache/jaxis/jax``; set it empty to turn the cache
@@ -24,7 +26,7 @@ import time
 from pathlib import Path
 from typing import NoReturn, Optional, Sequence
 
-from .config import load_config
+from ._extras import MissingExtraError, require_experiments
 from .models import REGISTRY
 
 _REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -73,6 +75,8 @@ def _use_compilation_cache() -> None:
 
 
 def _run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    require_experiments("jaxis run")
+    from .config import load_config
     from .experiments import format_table, run_experiment, save_result
 
     start = time.perf_counter()
@@ -116,7 +120,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _list() if args.command == "list" else _run(args, argv)
-    except ValueError as error:
+    except (ValueError, MissingExtraError) as error:
         print(f"jaxis: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as stop:

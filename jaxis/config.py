@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
-import yaml
-
+from ._extras import import_extra
 from .datasets import check_dataset_options, load_dataset, synthetic_sizes
 from .models import REGISTRY
+
+yaml = import_extra("yaml", "jaxis.config")
+
 
 def _check(key: str, ok: bool, value: Any, expected: str, example: str) -> None:
     if not ok:

@@ -1,4 +1,6 @@
-"""Plots of importance weights (matplotlib is imported lazily, inside each function).
+"""Plots of importance weights (matplotlib is imported lazily, inside each function; it
+comes with ``pip install "jaxis[experiments]"``, and without it a plot raises an
+``ImportError`` saying so).
 
 - ``plot_weights``: histogram of ``log10(N * wbar_n)`` (0 is an average sample) with the
   ESS and Pareto k in the title.
@@ -19,6 +21,7 @@ from typing import Any, Optional, Union
 import jax
 import numpy as np
 
+from ._extras import import_extra
 from .diagnostics._weight_diagnostics import ess_curve
 from .diagnostics._weight_diagnostics import stability, stability_points
 from .weighted._weighted_samples import WeightedSamples
@@ -38,8 +41,7 @@ def _weight_stats(ws: WeightedSamples) -> tuple:
 def _axes(ax: Optional[Any]) -> Any:
     if ax is not None:
         return ax
-    import matplotlib.pyplot as plt
-
+    plt = import_extra("matplotlib.pyplot", "jaxis.plot")
     return plt.subplots(figsize=(5, 3.5))[1]
 
 

@@ -89,9 +89,10 @@ def load_chimpanzees(*, path: Optional[PathLike] = None, corrected: bool = False
         :class:`ModelData` with ``condition``, ``prosoc_left`` and ``obs`` (pulled left)
         of shapes ``(7, 6, 10)`` train and ``(7, 6, 2)`` test.
 
-    Example:
-        >>> data = load_chimpanzees()  # doctest: +SKIP
-        >>> data.train["obs"].shape, data.plates
-        ((7, 6, 10), {'actors': 7, 'blocks': 6, 'repeats': 10})
+    Example (needs the data file, see :func:`jaxis.datasets.data_file`)::
+
+        data = load_chimpanzees()
+        data.train["obs"].shape, data.plates
+        # ((7, 6, 10), {'actors': 7, 'blocks': 6, 'repeats': 10})
     """
     return _corrected_layout(path) if corrected else _paper_layout(path)

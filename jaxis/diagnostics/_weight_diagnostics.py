@@ -111,7 +111,14 @@ def stability(
         a NaN slope, fewer than 3 a NaN standard error (``stable`` is then False).
 
     Example:
-        >>> stability(log_p, log_q).stable
+        >>> import jax
+        >>> from jax.scipy.stats import norm
+        >>> x = jax.random.normal(jax.random.PRNGKey(0), (2000,))          # q = N(0, 1)
+        >>> log_q = norm.logpdf(x)
+        >>> bool(stability(norm.logpdf(x, 0.0, 0.5), log_q).stable)       # narrower target
+        True
+        >>> bool(stability(norm.logpdf(x, 0.0, 3.0), log_q).stable)       # wider: heavy tail
+        False
     """
     if not 0.0 < tail_fraction <= 1.0:
         raise ValueError(f"tail_fraction must be in (0, 1], got {tail_fraction}.")
@@ -145,7 +152,11 @@ def ess_curve(ws: WeightedSamples) -> Array:
     NaN while the first ``n`` weights are all zero, and from a NaN or ``+inf`` weight on.
 
     Example:
-        >>> curve = ess_curve(ws)   # plot against jnp.arange(1, N + 1)
+        >>> import jax.numpy as jnp
+        >>> from jaxis import WeightedSamples
+        >>> curve = ess_curve(WeightedSamples({"x": jnp.arange(4.0)}, jnp.zeros(4)))
+        >>> bool(jnp.allclose(curve, jnp.arange(1, 5)))      # equal weights: ESS = n
+        True
     """
     lw = ws.log_weights
     top = jax.lax.stop_gradient(jnp.max(lw, initial=-jnp.inf))

@@ -2,13 +2,14 @@
 
 The API behind ``jaxis run``; notebooks call it directly.
 
-Example:
-    >>> from jaxis.config import load_config
-    >>> from jaxis.experiments import format_table, run_experiment, save_result
-    >>> cfg = load_config("configs/chimpanzees.yaml", ["K=[3, 5]", "num_runs=10"])
-    >>> result = run_experiment(cfg)
-    >>> print(format_table(result))
-    >>> folder = save_result(result)  # results.json, config.yaml and PNG plots
+Example (minutes: it runs the experiment)::
+
+    from jaxis.config import load_config
+    from jaxis.experiments import format_table, run_experiment, save_result
+    cfg = load_config("configs/chimpanzees.yaml", ["K=[3, 5]", "num_runs=10"])
+    result = run_experiment(cfg)
+    print(format_table(result))
+    folder = save_result(result)  # results.json, config.yaml and PNG plots
 
 Reference: Bowyer, Heap, Aitchison 2023, *Using autodiff to estimate posterior moments,
 marginals and samples*, section 5 (Figs. 1 and 2).

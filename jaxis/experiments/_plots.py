@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .._extras import import_extra
 from ._measure import mean_se
 from ._metrics import METHOD_LABELS
 from ._runner import ExperimentResult
@@ -35,12 +36,12 @@ def plot_metric(result: ExperimentResult, metric: str, x: str, ax: Optional[Any]
     """Plot ``metric`` (``"elbo"`` or ``"predictive_ll"``) against ``x`` (``"K"`` or
     ``"time"``) for every method of ``result``, on ``ax`` (a new figure if ``None``).
 
-    Example:
-        >>> ax = plot_metric(result, "elbo", "K")
+    Example (``result`` from :func:`jaxis.experiments.run_experiment`)::
+
+        ax = plot_metric(result, "elbo", "K")
     """
     if ax is None:
-        import matplotlib.pyplot as plt
-
+        plt = import_extra("matplotlib.pyplot", "jaxis.experiments.plot_metric")
         _, ax = plt.subplots(figsize=(5.5, 4))
     for method in METHOD_LABELS:
         rows = [r for r in result.method_rows(method) if getattr(r, metric) is not None]
@@ -68,7 +69,7 @@ def plot_metric(result: ExperimentResult, metric: str, x: str, ax: Optional[Any]
 
 def save_plots(result: ExperimentResult, folder: Path) -> list[Path]:
     """Write the :data:`FIGURES` that ``result`` has data for into ``folder``."""
-    from matplotlib.figure import Figure
+    Figure = import_extra("matplotlib.figure", "jaxis.experiments.save_plots").Figure
 
     has_pll = any(r.predictive_ll is not None for r in result.rows)
     paths = []

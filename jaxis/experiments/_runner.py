@@ -6,10 +6,11 @@ posterior means, ESS, warm wall time per run), compile time and peak memory. A t
 counts the runs. The keys of a row depend only on the seed, the method and K, so the same
 config gives the same numbers, and a row does not change when other K are added.
 
-Example:
-    >>> from jaxis.config import DEFAULT_CONFIG
-    >>> result = run_experiment(DEFAULT_CONFIG)
-    >>> result.row("mp_is", 5).elbo.mean()
+Example (about a minute: the built-in demo)::
+
+    from jaxis.config import DEFAULT_CONFIG
+    result = run_experiment(DEFAULT_CONFIG)
+    result.row("mp_is", 5).elbo.mean()
 """
 from __future__ import annotations
 

@@ -14,10 +14,11 @@ guide is the exact posterior. Gradients are reparameterised: guide sites must ha
 ``has_rsample`` distributions; parameters are ordinary ``numpyro.param`` sites (constraints
 handled by numpyro), in the guide or the model.
 
-Example:
-    >>> svi = SVI(model, guide, optax.adam(0.03), loss=jaxis.MPELBO(K=10))
-    >>> res = svi.run(key, 2000, *args)
-    >>> mpt = jaxis.mpis(model, guide, K=30, params=res.params)(key, *args)
+Example (runnable versions in :class:`MPELBO` and :class:`IWELBO`)::
+
+    svi = SVI(model, guide, optax.adam(0.03), loss=jaxis.MPELBO(K=10))
+    res = svi.run(key, 2000, *args)
+    mpt = jaxis.mpis(model, guide, K=30, params=res.params)(key, *args)
 """
 from __future__ import annotations
 
@@ -52,7 +53,33 @@ class _ISBound(ELBO):
 
 
 class MPELBO(_ISBound):
-    """``-E_q log P_MP`` with K samples per latent: the MP bound as an SVI loss."""
+    """``-E_q log P_MP`` with K samples per latent: the MP bound as an SVI loss.
+
+    ``log P_MP`` is the log of the MP estimate of ``p(x)`` from one :func:`jaxis.mpis` run
+    of the guide (K samples per latent, all K^n combinations); each SVI step uses one run.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, numpyro, numpyro.distributions as dist, jaxis
+        >>> from jaxis.models.gaussian_hierarchy import model  # mu -> theta[g] -> obs[g, n]
+        >>> def guide(obs):
+        ...     loc = numpyro.param("loc", 0.0)
+        ...     numpyro.sample("mu", dist.Normal(loc, 1.0))
+        ...     with numpyro.plate("groups", obs.shape[0], dim=-2):
+        ...         numpyro.sample("theta", dist.Normal(loc, 1.0))
+        >>> y = jnp.array([[0.3, -0.1, 0.5], [1.1, 0.9, 1.4]])  # 2 groups x 3 observations
+        >>> loss_fn = lambda params: jaxis.MPELBO(K=5).loss(
+        ...     jax.random.PRNGKey(0), params, model, guide, y)       # -log P_MP, one run
+        >>> loss, grad = jax.value_and_grad(loss_fn)({"loc": 0.0})
+        >>> loss.shape, bool(jnp.isfinite(grad["loc"]))
+        ((), True)
+
+    Trained with SVI (``numpyro.infer.SVI``, any numpyro or optax optimiser), then MP IS
+    with the trained guide::
+
+        svi = SVI(model, guide, numpyro.optim.Adam(0.05), loss=jaxis.MPELBO(K=5))
+        res = svi.run(jax.random.PRNGKey(0), 1000, y)
+        mpt = jaxis.mpis(model, guide, K=10, params=res.params)(jax.random.PRNGKey(1), y)
+    """
 
     def _log_z_hat(self, model, guide, rng_key, args, kwargs):
         from ..queries._moments import log_evidence  # queries build on the MP trace
@@ -65,7 +92,24 @@ class MPELBO(_ISBound):
 
 
 class IWELBO(_ISBound):
-    """``-E_q log (1/K) sum_k w_k``: the global importance-weighted bound as an SVI loss."""
+    """``-E_q log (1/K) sum_k w_k``: the global importance-weighted bound as an SVI loss.
+
+    ``w_k = p(x, z_k) / q(z_k)`` for K joint draws ``z_k ~ q`` (one :func:`jaxis.global_is`
+    run of the guide per step).
+
+    Example:
+        >>> import jax, jax.numpy as jnp, numpyro, numpyro.distributions as dist, jaxis
+        >>> from jaxis.models.gaussian_hierarchy import model  # mu -> theta[g] -> obs[g, n]
+        >>> def guide(obs):
+        ...     loc = numpyro.param("loc", 0.0)
+        ...     numpyro.sample("mu", dist.Normal(loc, 1.0))
+        ...     with numpyro.plate("groups", obs.shape[0], dim=-2):
+        ...         numpyro.sample("theta", dist.Normal(loc, 1.0))
+        >>> y = jnp.array([[0.3, -0.1, 0.5], [1.1, 0.9, 1.4]])  # 2 groups x 3 observations
+        >>> loss = jaxis.IWELBO(K=100).loss(jax.random.PRNGKey(0), {"loc": 0.0}, model, guide, y)
+        >>> loss.shape, bool(jnp.isfinite(loss))           # -log of a lower bound on p(y)
+        ((), True)
+    """
 
     def _log_z_hat(self, model, guide, rng_key, args, kwargs):
         run = global_is(model, guide, K=self.K, check_memory=False)

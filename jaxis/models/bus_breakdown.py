@@ -25,10 +25,10 @@ left out.
 
 Example:
     >>> import jax.numpy as jnp
-    >>> from numpyro import handlers
+    >>> from jaxis.models import site_shapes
     >>> run_type, company = jnp.ones((3, 3, 30, 5)), jnp.ones((3, 3, 30, 50))
-    >>> tr = handlers.trace(handlers.seed(model, 0)).get_trace(run_type, company)
-    >>> tr["company_weight"]["value"].shape, tr["obs"]["value"].shape
+    >>> shapes = site_shapes(model, dict(run_type=run_type, bus_company_name=company))
+    >>> shapes["company_weight"], shapes["obs"]
     ((50,), (3, 3, 30))
 
 Reference: Bowyer, Heap, Aitchison 2023, appendix C.1; data: NYC Open Data, Bus Breakdown

@@ -18,10 +18,10 @@ ELBO -401.5 ± 12.4 at K=5) uses ``sigma`` and ``10`` as Normal *scales*, and so
 
 Example:
     >>> import jax.numpy as jnp
-    >>> from numpyro import handlers
+    >>> from jaxis.models import site_shapes
     >>> condition = prosoc_left = jnp.ones((7, 6, 10))
-    >>> tr = handlers.trace(handlers.seed(model, 0)).get_trace(condition, prosoc_left)
-    >>> tr["alpha_block"]["value"].shape, tr["obs"]["value"].shape
+    >>> shapes = site_shapes(model, dict(condition=condition, prosoc_left=prosoc_left))
+    >>> shapes["alpha_block"], shapes["obs"]
     ((7, 6, 1), (7, 6, 10))
 
 Reference: Bowyer, Heap, Aitchison 2023, *Using autodiff to estimate posterior moments,

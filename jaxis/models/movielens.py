@@ -15,9 +15,9 @@ films per user (``split_axis`` = films), which is what :data:`MODEL_INFO` record
 
 Example:
     >>> import jax.numpy as jnp
-    >>> from numpyro import handlers
-    >>> tr = handlers.trace(handlers.seed(model, 0)).get_trace(jnp.ones((300, 5, 18)))
-    >>> tr["z"]["value"].shape, tr["obs"]["value"].shape
+    >>> from jaxis.models import site_shapes
+    >>> shapes = site_shapes(model, dict(x=jnp.ones((300, 5, 18))))
+    >>> shapes["z"], shapes["obs"]
     ((300, 1, 18), (300, 5))
 
 Reference: Bowyer, Heap, Aitchison 2023, appendix C.3; data: MovieLens 100K (Harper and

@@ -20,10 +20,10 @@ evaluated at the proposal's own samples of ``bird_year_mean`` and ``weather_weig
 
 Example:
     >>> import jax.numpy as jnp
-    >>> from numpyro import handlers
+    >>> from jaxis.models import site_shapes
     >>> weather = quality = jnp.ones((6, 12, 200))
-    >>> tr = handlers.trace(handlers.seed(model, 0)).get_trace(weather, quality)
-    >>> tr["bird_year_mean"]["value"].shape, tr["z"]["value"].shape, tr["obs"]["value"].shape
+    >>> shapes = site_shapes(model, dict(weather=weather, quality=quality))
+    >>> shapes["bird_year_mean"], shapes["z"], shapes["obs"]
     ((6, 12, 1, 1), (6, 12, 200, 1), (6, 12, 200, 5))
 
 Reference: Bowyer, Heap, Aitchison 2023, appendix C.4; data: USGS North American Breeding

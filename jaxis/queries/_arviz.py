@@ -162,10 +162,19 @@ def to_arviz(
     is small, and is then noisy: raise K before reading it.
 
     Example:
-        >>> idata = jaxis.to_arviz(mpt, num_samples=1000, rng_key=key,
-        ...                        model=model, args=(y,))
-        >>> az.loo(idata); az.summary(idata, kind="stats")
-        >>> idata.sample_stats["importance_ess"]
+        >>> import jax, jax.numpy as jnp, jaxis
+        >>> from jaxis.models.gaussian_hierarchy import model  # mu -> theta[g] -> obs[g, n]
+        >>> y = jnp.array([[0.3, -0.1, 0.5], [1.1, 0.9, 1.4]])  # 2 groups x 3 observations
+        >>> mpt = jaxis.mpis(model, K=10)(jax.random.PRNGKey(0), y)
+        >>> draws = jaxis.sample_posterior(jax.random.PRNGKey(1), mpt, num_samples=1000)
+        >>> idata = jaxis.to_arviz(mpt, draws)
+        >>> idata.posterior["theta"].shape                    # (chain, draw, groups, 1)
+        (1, 1000, 2, 1)
+        >>> sorted(idata.sample_stats.data_vars)
+        ['importance_ess', 'importance_ess_mu', 'importance_ess_theta', 'log_evidence']
+
+    With ``model=model, args=(y,)`` the ``log_likelihood`` group is added too, for
+    ``az.loo(idata)``; ``az.summary(idata, kind="stats")`` summarises the draws.
     """
     if not isinstance(result, (MPTrace, WeightedSamples)):
         raise TypeError(

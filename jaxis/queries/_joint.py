@@ -69,8 +69,16 @@ def ess(result: Result) -> dict[str, jax.Array]:
     the per-site dict, for both result types.
 
     Example:
-        >>> jaxis.ess(mpt)["theta"]          # (num_groups,), each in [1, K]
-        >>> jaxis.ess(ws)["x"] == ws.ess()
+        >>> import jax, jax.numpy as jnp, jaxis
+        >>> from jaxis.models.gaussian_hierarchy import model  # mu -> theta[g] -> obs[g, n]
+        >>> y = jnp.array([[0.3, -0.1, 0.5], [1.1, 0.9, 1.4]])  # 2 groups x 3 observations
+        >>> mpt = jaxis.mpis(model, K=10)(jax.random.PRNGKey(0), y)
+        >>> e = jaxis.ess(mpt)["theta"]                         # one per group, in [1, K]
+        >>> e.shape, bool(jnp.all((e >= 1.0) & (e <= 10.0)))
+        ((2, 1), True)
+        >>> ws = jaxis.global_is(model, K=100)(jax.random.PRNGKey(1), y)
+        >>> bool(jaxis.ess(ws)["mu"] == ws.ess())
+        True
     """
     if isinstance(result, WeightedSamples):
         value = result.ess()
@@ -101,8 +109,15 @@ def joint_ess(result: Result) -> jax.Array:
     in place of arviz's ESS for MP IS draws (see :func:`jaxis.to_arviz`).
 
     Example:
-        >>> jaxis.joint_ess(mpt) == jaxis.mp_ess(mpt)
-        >>> jaxis.joint_ess(ws) == ws.ess()
+        >>> import jax, jax.numpy as jnp, jaxis
+        >>> from jaxis.models.gaussian_hierarchy import model  # mu -> theta[g] -> obs[g, n]
+        >>> y = jnp.array([[0.3, -0.1, 0.5], [1.1, 0.9, 1.4]])  # 2 groups x 3 observations
+        >>> mpt = jaxis.mpis(model, K=10)(jax.random.PRNGKey(0), y)
+        >>> bool(jaxis.joint_ess(mpt) == jaxis.mp_ess(mpt))
+        True
+        >>> ws = jaxis.global_is(model, K=100)(jax.random.PRNGKey(1), y)
+        >>> bool(jaxis.joint_ess(ws) == ws.ess())
+        True
     """
     if isinstance(result, WeightedSamples):
         return result.ess()

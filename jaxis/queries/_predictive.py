@@ -78,7 +78,14 @@ def predictive(*args: Any, **kwargs: Any) -> Callable[..., dict]:
     ``DeprecationWarning``.
 
     Example:
-        >>> pred = jaxis.predictive(mpt, model, num_samples=100)(key, condition, prosoc_left)
+        >>> import jax, jax.numpy as jnp, jaxis
+        >>> from jaxis.models.gaussian_hierarchy import model  # mu -> theta[g] -> obs[g, n]
+        >>> y = jnp.array([[0.3, -0.1, 0.5], [1.1, 0.9, 1.4]])  # 2 groups x 3 observations
+        >>> mpt = jaxis.mpis(model, K=10)(jax.random.PRNGKey(0), y)
+        >>> y_more = jnp.zeros((3, 4))      # one more group, one more observation each
+        >>> pred = jaxis.predictive(mpt, model, num_samples=100)(jax.random.PRNGKey(1), y_more)
+        >>> pred["theta"].shape, pred["obs"].shape
+        ((100, 3, 1), (100, 3, 4))
     """
     old_form = "rng_key" in kwargs or (  # predictive(rng_key, mpt, model, num_samples)
         len(args) >= 1 and not isinstance(args[0], MPTrace)
@@ -202,8 +209,16 @@ def predictive_log_likelihood_from_draws(
     are ignored. New plate elements of ``all_args`` are drawn from the prior given z_n.
 
     Example:
-        >>> draws = ws.resample(key, 100).samples
-        >>> predictive_log_likelihood_from_draws(key2, draws, model, train, full)
+        >>> import jax, jax.numpy as jnp, jaxis
+        >>> from jaxis.models.gaussian_hierarchy import model  # mu -> theta[g] -> obs[g, n]
+        >>> y = jnp.array([[0.3, -0.1, 0.5], [1.1, 0.9, 1.4]])  # 2 groups x 3 observations
+        >>> mpt = jaxis.mpis(model, K=10)(jax.random.PRNGKey(0), y)   # fitted on y
+        >>> draws = jaxis.sample_posterior(jax.random.PRNGKey(1), mpt, num_samples=1000)
+        >>> y_all = jnp.concatenate([y, jnp.array([[0.2], [1.0]])], axis=1)  # 4th column
+        >>> pll = predictive_log_likelihood_from_draws(
+        ...     jax.random.PRNGKey(2), draws, model, (y,), (y_all,))
+        >>> pll.shape, bool(jnp.isfinite(pll))       # log p(4th column | y), estimated
+        ((), True)
     """
     leaves = jax.tree_util.tree_leaves(draws)
     if not leaves or leaves[0].shape[0] == 0:

@@ -145,8 +145,20 @@ def sample_posterior(rng_key: jax.Array, mpt: MPTrace, num_samples: int) -> dict
     every combination of the samples; or NaN) this raises outside ``jit``; under a JAX
     transformation every draw is NaN (integer sites: the integer minimum).
 
+    Each draw is an index tuple ``k ~ P_z(k) ∝ p(x, z^k) / prod_i q(z_i^{k_i} | ...)`` over
+    the K^n combinations (the normalised summand of ``log P_MP``), drawn latent by latent
+    from the conditionals of the contraction, then the latents' values at ``k``.
+
     Example:
-        >>> draws = sample_posterior(jax.random.PRNGKey(1), mpt, num_samples=1000)
+        >>> import jax, jax.numpy as jnp, jaxis
+        >>> from jaxis.models.gaussian_hierarchy import model  # mu -> theta[g] -> obs[g, n]
+        >>> y = jnp.array([[0.3, -0.1, 0.5], [1.1, 0.9, 1.4]])  # 2 groups x 3 observations
+        >>> mpt = jaxis.mpis(model, K=10)(jax.random.PRNGKey(0), y)
+        >>> draws = jaxis.sample_posterior(jax.random.PRNGKey(1), mpt, num_samples=1000)
+        >>> draws["mu"].shape, draws["theta"].shape
+        ((1000,), (1000, 2, 1))
+        >>> bool(jnp.isin(draws["mu"], mpt.samples["mu"]).all())  # one of the K samples
+        True
     """
     indices = sample_indices(rng_key, mpt, num_samples)
     first = next(iter(indices.values()), None)

@@ -45,9 +45,20 @@ def global_is(
     Model arguments are handled as by :func:`jaxis.mpis`: array leaves are traced, and
     those the model needs concrete (a size computed from the data) are kept concrete.
 
+    Returns:
+        ``run``; its :class:`WeightedSamples` hold ``samples`` (``site -> (K, *site
+        shape)``, K joint draws ``z_k ~ q``) and ``log_weights = log p(x, z_k) - log q(z_k)
+        - log K``, so ``ws.log_evidence()`` is ``log (1/K) sum_k p(x, z_k) / q(z_k)``.
+
     Example:
-        >>> ws = global_is(model, K=1000)(jax.random.PRNGKey(0), data)
-        >>> ws.log_evidence(), ws.ess()
+        >>> import jax, jax.numpy as jnp, jaxis
+        >>> from jaxis.models.gaussian_hierarchy import model  # mu -> theta[g] -> obs[g, n]
+        >>> y = jnp.array([[0.3, -0.1, 0.5], [1.1, 0.9, 1.4]])  # 2 groups x 3 observations
+        >>> ws = jaxis.global_is(model, K=1000)(jax.random.PRNGKey(0), y)
+        >>> ws.samples["theta"].shape, ws.log_weights.shape
+        ((1000, 2, 1), (1000,))
+        >>> bool(1.0 <= ws.ess() <= 1000.0)
+        True
     """
     if isinstance(K, bool) or not isinstance(K, int) or K < 1:
         raise ValueError(f"K must be a positive integer (number of draws), got {K!r}.")

@@ -134,8 +134,18 @@ def from_nested(
             ``num_live < 1``. Under jit those give NaN weights (NaN ``num_live``).
 
     Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxis import from_nested, reweight
+        >>> # an ideal run: prior U(-10, 10), L = N(x; 0, 1) up to 1/sqrt(2 pi), 500 live points
+        >>> logX = -jnp.arange(1, 6001) / 500.0          # prior volume inside each contour
+        >>> x = 10.0 * jnp.exp(logX)                      # the volume inside |x| is |x| / 10
+        >>> logl = -0.5 * x**2
         >>> ws = from_nested({"x": x}, logl, log_volume=logX, num_live=500)
-        >>> ws2 = reweight(ws, new_logl - logl)   # a new likelihood, same run
+        >>> bool(jnp.isclose(ws.log_evidence(), jnp.log(jnp.sqrt(2 * jnp.pi) / 20), atol=0.01))
+        True
+        >>> ws2 = reweight(ws, -0.5 * (x / 0.5) ** 2 - logl)   # a narrower likelihood, same run
+        >>> bool(jnp.isclose(ws2.log_evidence() - ws.log_evidence(), jnp.log(0.5), atol=0.01))
+        True
     """
     log_l = jnp.asarray(log_likelihood)
     if log_l.ndim != 1:

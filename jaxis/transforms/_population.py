@@ -151,8 +151,16 @@ def population_log_likelihood(
         max_variance: largest trusted ``Var[log L]``.
 
     Example:
-        >>> res = population_log_likelihood(norm.logpdf(theta, mu, tau), 0.0)
-        >>> numpyro.factor("pop", res.log_likelihood)
+        >>> import jax
+        >>> from jax.scipy.stats import norm
+        >>> from jaxis import population_log_likelihood
+        >>> # 4 sources x 200 posterior draws each, fitted under a flat prior (log pi_0 = 0)
+        >>> theta = 1.0 + 0.3 * jax.random.normal(jax.random.PRNGKey(0), (4, 200))
+        >>> res = population_log_likelihood(norm.logpdf(theta, 1.0, 0.5), 0.0)
+        >>> res.log_likelihood.shape, res.log_likelihood_per_source.shape, res.n_eff.shape
+        ((), (4,), (4,))
+
+    In a model, ``numpyro.factor("pop", res.log_likelihood)`` (or :func:`population_factor`).
     """
     log_pop = jnp.asarray(log_pop)
     if log_pop.ndim != 2:

@@ -91,7 +91,17 @@ def reweight(ws: WeightedSamples, log_ratio: PerSample) -> WeightedSamples:
         log_ratio: ``(N,)`` array or callable ``samples -> (N,)`` of ``log p_new - log p_old``.
 
     Example:
-        >>> ws2 = reweight(ws, lambda s: new_log_lik(s["x"]) - old_log_lik(s["x"]))
+        >>> import jax, jax.numpy as jnp
+        >>> from jax.scipy.stats import norm
+        >>> from jaxis import WeightedSamples, reweight
+        >>> x = 2.0 * jax.random.normal(jax.random.PRNGKey(0), (1000,))   # x_n ~ q = N(0, 2^2)
+        >>> log_q = norm.logpdf(x, 0.0, 2.0)
+        >>> ws = WeightedSamples.from_log_ratios({"x": x}, norm.logpdf(x, 1.0, 1.0) - log_q)
+        >>> log_r = lambda s: norm.logpdf(s["x"], -1.0, 1.0) - norm.logpdf(s["x"], 1.0, 1.0)
+        >>> ws2 = reweight(ws, log_r)                  # p_old = N(1, 1) -> p_new = N(-1, 1)
+        >>> direct = WeightedSamples.from_log_ratios({"x": x}, norm.logpdf(x, -1.0, 1.0) - log_q)
+        >>> bool(jnp.allclose(ws2.log_weights, direct.log_weights))  # as if aimed at p_new
+        True
     """
     log_ratio = per_sample(log_ratio, ws.samples, ws.num_samples, "log_ratio")
     return ws.replace(log_weights=ws.log_weights + log_ratio)
@@ -108,8 +118,17 @@ def prior_swap(
     a NaN weight there); NaN priors give NaN weights.
 
     Example:
-        >>> ws = WeightedSamples.from_posterior(mcmc.get_samples())
-        >>> ws2 = prior_swap(ws, lambda s: flat(s["lag"]), lambda s: rl_prior(s["lag"]))
+        >>> import jax, jax.numpy as jnp
+        >>> from jax.scipy.stats import norm
+        >>> from jaxis import WeightedSamples, prior_swap
+        >>> lag = 10.0 * jax.random.uniform(jax.random.PRNGKey(0), (500,))  # posterior draws
+        >>> ws = WeightedSamples.from_posterior({"lag": lag})  # (here: of a flat prior on [0, 10])
+        >>> flat = lambda s: jnp.full_like(s["lag"], -jnp.log(10.0))
+        >>> ws2 = prior_swap(ws, flat, lambda s: norm.logpdf(s["lag"], 3.0, 1.0))
+        >>> ws2.num_samples, bool(jnp.isfinite(ws2.log_evidence()))  # log(Z_new / Z_old)
+        (500, True)
+        >>> bool(jnp.allclose(prior_swap(ws, flat, flat).log_weights, ws.log_weights))
+        True
     """
     old = per_sample(old_log_prior, ws.samples, ws.num_samples, "old_log_prior")
     new = per_sample(new_log_prior, ws.samples, ws.num_samples, "new_log_prior")
@@ -124,7 +143,17 @@ def power_scale(ws: WeightedSamples, alpha: Array, component: PerSample) -> Weig
     The scaled target is unnormalised: ``log_evidence()`` is ``log int c^alpha * rest``.
 
     Example:
-        >>> lo, hi = (power_scale(ws, a, lambda s: log_prior(s)) for a in (0.9, 1.1))
+        >>> import jax, jax.numpy as jnp
+        >>> from jax.scipy.stats import norm
+        >>> from jaxis import WeightedSamples, power_scale
+        >>> x = 2.0 * jax.random.normal(jax.random.PRNGKey(0), (1000,))   # x_n ~ q = N(0, 2^2)
+        >>> log_q = norm.logpdf(x, 0.0, 2.0)
+        >>> ws = WeightedSamples.from_log_ratios({"x": x}, norm.logpdf(x, 1.0, 1.0) - log_q)
+        >>> log_prior = lambda s: norm.logpdf(s["x"], 0.0, 3.0)  # c: say the target's prior part
+        >>> lo, hi = (power_scale(ws, a, log_prior) for a in (0.9, 1.1))
+        >>> lo.log_weights.shape, bool(jnp.allclose(power_scale(ws, 1.0, log_prior).log_weights,
+        ...                                          ws.log_weights))   # alpha = 1: unchanged
+        ((1000,), True)
     """
     log_c = per_sample(component, ws.samples, ws.num_samples, "component")
     zero = log_c == -jnp.inf  # c = 0 where a sample has weight: an input error
@@ -137,8 +166,24 @@ def power_scale(ws: WeightedSamples, alpha: Array, component: PerSample) -> Weig
 def psis(ws: WeightedSamples, *, r_eff: float = 1.0) -> WeightedSamples:
     """Pareto-smooth the largest weights (Vehtari et al. 2024); needs ``N >= 10``.
 
-    The smoothed weights keep their scale (not renormalised). Check ``ws.pareto_k()``
-    first: smoothing cannot rescue ``k > min(1 - 1/log10 N, 0.7)``.
+    The ``M = max(ceil(min(N/5, 3 sqrt(N/r_eff))), 5)`` largest weights are replaced by
+    the quantiles of a generalised Pareto distribution fitted to them, truncated at the
+    largest raw weight (:func:`jaxis.psis_log_weights`). The smoothed weights keep their scale
+    (not renormalised). Check ``ws.pareto_k()`` first: smoothing cannot rescue
+    ``k > min(1 - 1/log10 N, 0.7)``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jax.scipy.stats import norm
+        >>> from jaxis import WeightedSamples, psis
+        >>> x = 2.0 * jax.random.normal(jax.random.PRNGKey(0), (1000,))   # x_n ~ q = N(0, 2^2)
+        >>> log_q = norm.logpdf(x, 0.0, 2.0)
+        >>> ws = WeightedSamples.from_log_ratios({"x": x}, norm.logpdf(x, 1.0, 1.0) - log_q)
+        >>> smoothed = psis(ws)
+        >>> smoothed.samples is ws.samples, smoothed.log_weights.shape
+        (True, (1000,))
+        >>> bool(smoothed.log_weights.max() <= ws.log_weights.max())
+        True
     """
     return ws.replace(log_weights=psis_log_weights(ws.log_weights, r_eff=r_eff).log_weights)
 
@@ -161,10 +206,11 @@ def marginal_replace(
         log_old_marginal: ``log m_S(phi_n)``; callable of the *old* samples, or an array.
         log_target: ``log rho_T(phi_n, eta'_n)``; callable of the new samples, or an array.
 
-    Example:
-        >>> eta = jax.random.choice(key, galaxies, (ws.num_samples,))
-        >>> ws2 = marginal_replace(ws, {"sky": eta}, log_replacement_density=log_catalogue,
-        ...                        log_old_marginal=log_m, log_target=log_new_posterior)
+    Example (schematic: redraw a sky position from a galaxy catalogue)::
+
+        eta = jax.random.choice(key, galaxies, (ws.num_samples,))
+        ws2 = marginal_replace(ws, {"sky": eta}, log_replacement_density=log_catalogue,
+                               log_old_marginal=log_m, log_target=log_new_posterior)
     """
     num = ws.num_samples
     for name, rows in leading_sizes(dict(replacements)).items():

@@ -118,8 +118,20 @@ def simulate_log_evidence(
         ``(num_draws, sets)``; ``draws[:, 1] - draws[:, 0]`` samples ``log(Z_new/Z_old)``.
 
     Example:
-        >>> ev = simulate_log_evidence(key, (ws, reweight(ws, log_r)))
-        >>> jnp.std(ev.draws[:, 1] - ev.draws[:, 0])
+        >>> import jax.numpy as jnp
+        >>> import jax
+        >>> from jaxis import from_nested, reweight, simulate_log_evidence
+        >>> # an ideal run: prior U(-10, 10), L = N(x; 0, 1) up to 1/sqrt(2 pi), 500 live points
+        >>> logX = -jnp.arange(1, 6001) / 500.0          # prior volume inside each contour
+        >>> x = 10.0 * jnp.exp(logX)                      # the volume inside |x| is |x| / 10
+        >>> logl = -0.5 * x**2
+        >>> ws = from_nested({"x": x}, logl, log_volume=logX, num_live=500)
+        >>> ws2 = reweight(ws, -0.5 * (x / 0.5) ** 2 - logl)   # a narrower likelihood
+        >>> ev = simulate_log_evidence(jax.random.PRNGKey(0), (ws, ws2))
+        >>> ev.log_evidence.shape, ev.draws.shape
+        ((2,), (256, 2))
+        >>> bool(jnp.std(ev.draws[:, 1] - ev.draws[:, 0]) < ev.std[1])  # shared volumes
+        True
     """
     if isinstance(nested, WeightedSamples):
         nested = (nested,)

@@ -72,9 +72,22 @@ class WeightedSamples:
     ``log p - log q - log N``, or use :meth:`from_log_ratios` with ``log p - log q``.
 
     Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jax.scipy.stats import norm
+        >>> from jaxis import WeightedSamples
+        >>> x = 2.0 * jax.random.normal(jax.random.PRNGKey(0), (1000,))  # x_n ~ q = N(0, 2^2)
+        >>> log_p, log_q = norm.logpdf(x, 1.0, 1.0), norm.logpdf(x, 0.0, 2.0)  # Z = 1
         >>> ws = WeightedSamples.from_log_ratios({"x": x}, log_p - log_q)
-        >>> ws.log_evidence()  # log of (1/N) sum_n p(x, z_n) / q(z_n)
-        >>> WeightedSamples({"x": jnp.arange(3.0)}, jnp.zeros(3)).log_evidence()  # log 3
+        >>> ws.samples["x"].shape, ws.log_weights.shape
+        ((1000,), (1000,))
+        >>> z_hat = jnp.mean(jnp.exp(log_p - log_q))              # (1/N) sum_n p(x_n) / q(x_n)
+        >>> bool(jnp.isclose(ws.log_evidence(), jnp.log(z_hat)))
+        True
+        >>> bool(jnp.isclose(ws.normalized_weights().sum(), 1.0))
+        True
+        >>> ws3 = WeightedSamples({"x": jnp.arange(3.0)}, jnp.zeros(3))  # three weights of 1
+        >>> bool(jnp.isclose(ws3.log_evidence(), jnp.log(3.0)))
+        True
     """
 
     def __init__(self, samples: Mapping[str, Array], log_weights: Array):
@@ -106,7 +119,12 @@ class WeightedSamples:
         """Equal weights ``1/N`` (summing to one) for draws from a normalised posterior.
 
         Example:
-            >>> ws = WeightedSamples.from_posterior(mcmc.get_samples())
+            >>> import jax, jax.numpy as jnp
+            >>> from jaxis import WeightedSamples
+            >>> draws = {"x": jax.random.normal(jax.random.PRNGKey(0), (500,))}  # or MCMC's
+            >>> ws = WeightedSamples.from_posterior(draws)
+            >>> bool(jnp.isclose(ws.log_evidence(), 0.0)), bool(jnp.isclose(ws.ess(), 500.0))
+            (True, True)
         """
         rows = set(leading_sizes(samples).values())
         if len(rows) != 1:
@@ -129,7 +147,14 @@ class WeightedSamples:
         ``(1/N) sum_n p(x, z_n) / q(z_n)`` of ``Z``.
 
         Example:
-            >>> ws = WeightedSamples.from_log_ratios({"z": z}, log_joint(z) - log_q(z))
+            >>> import jax, jax.numpy as jnp
+            >>> from jax.scipy.stats import norm
+            >>> from jaxis import WeightedSamples
+            >>> z = 2.0 * jax.random.normal(jax.random.PRNGKey(0), (1000,))  # z_n ~ N(0, 2^2)
+            >>> log_joint = norm.logpdf(z, 1.0, 1.0) + jnp.log(3.0)          # Z = 3
+            >>> ws = WeightedSamples.from_log_ratios({"z": z}, log_joint - norm.logpdf(z, 0.0, 2.0))
+            >>> bool(jnp.allclose(ws.log_weights, log_joint - norm.logpdf(z, 0, 2) - jnp.log(1000)))
+            True
         """
         log_ratios = _per_sample_floats(log_ratios, "log_ratios")
         num = log_ratios.shape[0]
