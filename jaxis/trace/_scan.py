@@ -57,13 +57,16 @@ def _has(shape: tuple, dim: int) -> bool:
 
 
 def _pick(x: jax.Array, axis: int, perm: jax.Array, dst: int, event_ndim: int) -> jax.Array:
-    """``x`` at index ``perm[k]`` of batch dim ``axis``, for ``k`` along batch dim ``dst``."""
+    """``x`` at index ``perm[k]`` of batch dim ``axis``, for ``k`` along batch dim ``dst``.
+
+    ``perm`` is positional with its index axis at ``dst`` (and may vary along plate dims).
+    """
     rank = jnp.ndim(x) - event_ndim
-    full = max(rank, -axis, -dst)
+    full = max(rank, jnp.ndim(perm), -axis, -dst)
     x = jnp.reshape(x, (1,) * (full - rank) + jnp.shape(x))
-    shape = [1] * (full + event_ndim)
-    shape[dst - event_ndim] = perm.shape[0]
-    return jnp.take_along_axis(x, jnp.reshape(perm, shape), axis=axis - event_ndim)
+    perm = jnp.reshape(perm, (1,) * (full - jnp.ndim(perm)) + jnp.shape(perm)
+                       + (1,) * event_ndim)
+    return jnp.take_along_axis(x, perm, axis=axis - event_ndim)
 
 
 def _at_step(subs_map, t, length: int, kind: str, site: dict):
@@ -131,18 +134,20 @@ class _StepSampler(Messenger):
         batch = tuple(fn.batch_shape)
         n, d = own.sizes[name], own.structure.latent_dim(name)
         if own.structure.site(name).enum_size:  # its support: no proposal, no parents
-            msg["value"] = self.value = enumerated_value(fn, n, d, ())
+            per_step = own.structure.site(name).batch_shape[1:]  # its plates in the body
+            msg["value"] = self.value = enumerated_value(fn, n, d, per_step)
             return
-        axes = [(own.d_prev, self.prev_perm)] if _has(batch, own.d_prev) else []
+        # (parent's dim, its permutation: positional, index axis on the parent's dim)
+        axes = [(own.d_prev, move_axis(self.prev_perm, -1, own.d_prev, 0))
+                ] if _has(batch, own.d_prev) else []
         globals_ = [a for a in own.structure.latents
                     if a not in self.info.sites and _has(batch, own.structure.latent_dim(a))]
-        axes += [(own.structure.latent_dim(a),
-                  jnp.reshape(own.sampler.paired_perm(a, n, keep=False), (n,)))
+        axes += [(own.structure.latent_dim(a), own.sampler.paired_perm(a, n, keep=False))
                  for a in globals_]
         if axes:  # one draw per parent tuple; the paired tuples are distinct grid elements
             value = fn.sample(self.key)
             for dim, perm in axes:
-                value = _pick(value, dim, perm, d, ne)
+                value = _pick(value, dim, move_axis(perm, dim, d, 0), d, ne)
         else:
             shape = jnp.broadcast_shapes(batch, (n,) + (1,) * (-d - 1))
             value = fn.expand(shape).sample(self.key)
@@ -153,8 +158,8 @@ class _StepSampler(Messenger):
         if axes:
             fresh = own.d_prev - 1
             for dim, perm in axes:
-                lq = _pick(lq, dim, perm, fresh, 0)
-                drawn = _pick(drawn, dim, perm, d, 0)  # q(x^k | t_k): the draw's own density
+                lq = _pick(lq, dim, move_axis(perm, dim, fresh, 0), fresh, 0)
+                drawn = _pick(drawn, dim, move_axis(perm, dim, d, 0), d, 0)  # q(x^k | t_k)
             lq = logsumexp(lq, axis=fresh, keepdims=True) - math.log(n)
         if not fn.has_rsample:
             self.draw_log_q = jnp.sum(drawn)

@@ -174,9 +174,9 @@ def _abstract_traces(model: Callable, guide: Optional[Callable], args: tuple, kw
         if "control flow" in str(e):
             raise ValueError(
                 f"The {out['stage']} calls scan inside a numpyro.plate{after}; numpyro does "
-                "not support scan under a plate, and jaxis does not support plates inside "
-                "the scan body yet (many independent chains). Scan each chain separately, "
-                "or write the plate out as a batch of chains in one .to_event() state."
+                "not support scan under a plate. For many independent chains put the plate "
+                "inside the body function, around its sample statements (numpyro's scan "
+                "documentation): def step(carry, y_t): with numpyro.plate(...): ..."
             ) from e
         raise ValueError(
             f"The {out['stage']} could not be sampled{after} ({e!r}). An improper distribution "
@@ -287,14 +287,14 @@ def model_structure(
 
     depth = max([-p.dim for p in plates.values()] + [-d for s in sites for d in s.blocks]
                 + [0])
-    placed, time_plates, scans = scan_sites(
-        scan_records, depth, check_observed,
+    placed, scan_plates, scans, scan_depth = scan_sites(
+        scan_records, depth, plates, check_observed,
         lambda msg, info: enumeration_size(msg, info, K, enumerate, False, False))
     if scans:
         sites = insert_sites(sites, placed)
-        plates.update({p.name: p for p in time_plates})
+        plates.update({p.name: p for p in scan_plates})
         proposal_order = [s.name for s in sites if s.kind == "latent"]
-        depth += 1
+        depth = scan_depth
     ordered = tuple(sorted(plates.values(), key=lambda p: p.dim))
     return ModelStructure(tuple(sites), ordered, depth, tuple(proposal_order), tuple(scans))
 

@@ -187,12 +187,6 @@ def _step_model(body, init=0.0):
     return model
 
 
-def _plate_inside(x_prev, y_t):
-    with numpyro.plate("n", 2):
-        x = numpyro.sample("x", dist.Normal(x_prev, 1.0))
-    return x, None
-
-
 def _two_latents(x_prev, y_t):
     x = numpyro.sample("x", dist.Normal(x_prev, 1.0))
     u = numpyro.sample("u", dist.Normal(x, 1.0))
@@ -224,7 +218,6 @@ def _uses_output(y):
 
 
 @pytest.mark.parametrize("model, args, match", [
-    (_step_model(_plate_inside, jnp.zeros(2)), (), "plate.*inside a scan body"),
     (_step_model(_two_latents), (), r"several latent sites \['x', 'u'\]"),
     (_step_model(_second_order, (0.0, 0.0)), (), "second-order chain"),
     (_step_model(_deterministic), (), "'x2'.*deterministic"),
