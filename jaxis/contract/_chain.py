@@ -20,9 +20,9 @@ the matrices and a K^3 transient per product (times the global and plate batch).
 product is an exact log-sum-exp (max-shifted), so nothing underflows in float32 and ``C``
 needs no bound in :mod:`jaxis.contract._log_z`: it enters the plated contraction as an
 ordinary exact factor over ``(k_init, b)`` in the body's plates, which the contraction
-then reduces as any plate (a sum of logs over independent chains). Marginals and moments of ``x_t`` are gradients of
-``log Z`` with respect to sources over ``(k_t, t)``, which enter ``M_t``; the gradient of
-an impossible (``-inf``) entry is 0, NaN propagates.
+then reduces as any plate (a sum of logs over independent chains). Marginals and moments
+of ``x_t`` are gradients of ``log Z`` with respect to sources over ``(k_t, t)``, which
+enter ``M_t``; the gradient of an impossible (``-inf``) entry is 0, NaN propagates.
 
 References: Obermeyer et al. 2019, *Tensor variable elimination for plated factor graphs*
 (Markov dims, section 5); Sarkka and Garcia-Fernandez 2021, *Temporal parallelization of

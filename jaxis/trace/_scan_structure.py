@@ -12,8 +12,13 @@ Supported: a body with at most one latent site (scalar or with event dims; it is
 chain latent when the carry depends on it; a discrete one is enumerated by the rule for
 sites outside scan, taking its S support values at every step), any number of observed
 sites, global latents sampled before the scan used by the body, an initial carry that is
-a constant or depends on one latent sampled before the scan. Everything else raises a
-``ValueError`` that names the site (see :func:`scan_sites`).
+a constant or depends on one latent sampled before the scan. Plates declared inside the
+body (numpyro's form for many independent chains; numpyro rejects a plate around a scan)
+keep their dims, and a site's batch dims must all be such plates; the time plate sits
+left of every plate of the model and of the bodies. The dims of a carry leaf within the
+body's plates are plate dims, the rest its event dims. Everything else raises a
+``ValueError`` that names the site (see :func:`scan_sites`); a guide's scans are checked
+against the model's by :mod:`jaxis.trace._scan_guide`.
 
 Reference: Obermeyer et al. 2019, *Tensor variable elimination for plated factor graphs*
 (plated and Markov dims).
@@ -50,7 +55,7 @@ class ScanInfo(NamedTuple):
     carry_event_ndim: tuple[int, ...]
 
 
-class _Record(NamedTuple):
+class ScanRecord(NamedTuple):
     position: int  # number of sample/deterministic sites of the outer trace before it
     length: int
     sites: tuple  # (name, msg) of the body, time dim leading
@@ -58,14 +63,11 @@ class _Record(NamedTuple):
 
 
 class ScanRecorder(Messenger):
-    """Record every ``scan`` of the traced program and hide its sites from the trace.
+    """Record every ``scan`` of the traced program (model or guide) and hide its sites
+    from the trace."""
 
-    ``allowed=False`` (a guide) rejects any scan.
-    """
-
-    def __init__(self, fn, *, allowed: bool = True):
-        self.allowed = allowed
-        self.records: list[_Record] = []
+    def __init__(self, fn):
+        self.records: list[ScanRecord] = []
         self.count = 0
         super().__init__(fn)
 
@@ -73,12 +75,6 @@ class ScanRecorder(Messenger):
         if msg["type"] in ("sample", "deterministic"):
             self.count += 1
         elif msg["type"] == "control_flow":
-            if not self.allowed:
-                raise ValueError(
-                    "The guide uses numpyro.contrib.control_flow.scan; guides with scan are "
-                    "not supported. Use guide=None for a model with scan (the prior "
-                    "transition is the proposal of each time step)."
-                )
             if msg["args"][4]:
                 raise ValueError("scan(..., reverse=True) is not supported by jaxis; "
                                  "reverse the data and scan forward.")
@@ -100,7 +96,7 @@ class ScanRecorder(Messenger):
         depth = max([-f.dim for _, s in sites for f in s["cond_indep_stack"]] + [0])
         ranks = tuple(max(jax.numpy.ndim(c) - depth, 0)
                       for c in jax.tree_util.tree_leaves(carry))
-        self.records.append(_Record(self.count, scan_length(msg["args"]), sites, ranks))
+        self.records.append(ScanRecord(self.count, scan_length(msg["args"]), sites, ranks))
         msg["value"] = ((i, key, carry), (PytreeTrace({}), ys))
 
 
@@ -110,7 +106,7 @@ def scan_length(args: tuple) -> int:
     return int(length) if length is not None else jax.tree_util.tree_leaves(xs)[0].shape[0]
 
 
-def _body_site(name: str, site: dict) -> tuple[str, tuple]:
+def body_site(name: str, site: dict) -> tuple[str, tuple]:
     """Check one body site; return its kind and its plates' frames (inside the body)."""
     if site["type"] == "deterministic":
         raise ValueError(
@@ -142,7 +138,7 @@ def _body_site(name: str, site: dict) -> tuple[str, tuple]:
     return ("observed" if observed else "latent"), frames
 
 
-def _body_plates(records: list[_Record], outer: dict) -> dict:
+def _body_plates(records: list[ScanRecord], outer: dict) -> dict:
     """The plates declared inside scan bodies (``name -> PlateInfo``), checked against the
     plates of the same name outside (``outer``)."""
     from ._structure import PlateInfo
@@ -161,7 +157,7 @@ def _body_plates(records: list[_Record], outer: dict) -> dict:
     return {n: p for n, p in found.items() if n not in outer}
 
 
-def scan_sites(records: list[_Record], depth: int, outer_plates: dict,
+def scan_sites(records: list[ScanRecord], depth: int, outer_plates: dict,
                check_observed: Callable[[dict], None],
                enum_size: Callable[[dict, "SiteInfo"], int]):
     """SiteInfos (by outer position), PlateInfos, ScanInfos and the plate depth with the
@@ -185,7 +181,7 @@ def scan_sites(records: list[_Record], depth: int, outer_plates: dict,
         if not rec.sites:
             continue
         plate = f"_time_{rec.sites[0][0]}"
-        checked = {n: _body_site(n, s) for n, s in rec.sites}
+        checked = {n: body_site(n, s) for n, s in rec.sites}
         latents = [n for n, (k, _) in checked.items() if k == "latent"]
         if len(latents) > 1:
             raise ValueError(

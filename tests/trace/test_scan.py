@@ -230,12 +230,6 @@ def test_unsupported_patterns_raise(model, args, match):
         run(jax.random.PRNGKey(0), jnp.ones(4))
 
 
-def test_guide_with_scan_model_raises():
-    guide = lambda y: numpyro.sample("x", dist.Normal(jnp.zeros(4), 1.0).to_event(1))
-    with pytest.raises(ValueError, match="guide=None"):
-        jaxis.mpis(ssm, guide, K=3, check_memory=False)(jax.random.PRNGKey(0), jnp.ones(4))
-
-
 def test_sample_posterior_jits_and_vmaps():
     """Posterior draws of a chain (tests in tests/trace/test_scan_enumerate.py)."""
     mpt = jaxis.mpis(ssm, K=3, check_memory=False)(jax.random.PRNGKey(0), jnp.ones(4))
