@@ -180,20 +180,27 @@ def test_posterior_draws_of_enumerated_chains_match_smoothing_marginals():
     assert np.all(np.abs(freq - smooth) < 4 * se + 1e-12), (freq, smooth)
 
 
-def test_jit_vmap_no_recompile_and_posterior_draws():
+def test_jit_vmap_and_no_recompile():
     y = jnp.asarray(_series(4, 3, seed=50))
-    run = jaxis.mpis(ssm_levels, K=3, check_memory=False)
+    run = jaxis.mpis(ssm, K=3, check_memory=False)
     lz = jax.jit(jax.vmap(lambda k: jaxis.log_evidence(run(k, y))))(
         jax.random.split(jax.random.PRNGKey(0), 3))
     assert lz.shape == (3,) and np.all(np.isfinite(lz))
     run(jax.random.PRNGKey(1), y + 1.0)
     mpt = run(jax.random.PRNGKey(2), y)
     assert run._jitted._cache_size() == 1
+    assert mpt.samples["x"].shape == (3, 4, 3)
+
+
+def test_posterior_draws_with_per_series_latents():
+    y = jnp.asarray(_series(4, 3, seed=50))
+    mpt = jaxis.mpis(ssm_levels, K=3, check_memory=False)(jax.random.PRNGKey(2), y)
     draws = jaxis.sample_posterior(jax.random.PRNGKey(1), mpt, 10)
     assert draws["x"].shape == (10, 4, 3) and draws["mu"].shape == (10, 3)
-    x = np.asarray(mpt.samples["x"])
-    for t in range(4):
-        for i in range(3):
+    x, x0 = np.asarray(mpt.samples["x"]), np.asarray(mpt.samples["x0"])
+    for i in range(3):
+        assert np.isin(np.asarray(draws["x0"][:, i]), x0[:, i]).all()
+        for t in range(4):
             assert np.isin(np.asarray(draws["x"][:, t, i]), x[:, t, i]).all()
 
 
