@@ -114,7 +114,10 @@ def mpis(
     Args:
         model: a numpyro model.
         guide: a numpyro guide sampling every latent of the model; ``None`` proposes from
-            the prior.
+            the prior. A model's ``scan`` latent is proposed by a ``scan`` of the guide
+            over the same steps whose body samples a site of the same name (one step at
+            a time; it may use the guide's carry and its latents and params sampled
+            before the scan); a guide site sampling the whole series at once is rejected.
         K: samples per latent (per plate element).
         memory_budget: bytes allowed at the peak of the run and of its log-evidence
             contraction, as XLA allocates them (default: 80% of the memory available on

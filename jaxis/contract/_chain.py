@@ -3,24 +3,26 @@
 The factors of a chain (:mod:`jaxis.trace._scan`) and any source terms on its time plate
 sum, per time step ``t``, to one log matrix over the previous and the current sample
 index of the chain latent ``x``, batched over the indices ``b`` of the global latents the
-body uses:
+body uses and over the elements ``n`` of the plates declared inside the body (many
+independent chains, each with its own K samples per step):
 
-    M_t(k_{t-1}, k_t; b) = sum_f F_f(t, k_{t-1}, k_t, b)
+    M_t(k_{t-1}, k_t; b, n) = sum_f F_f(t, k_{t-1}, k_t, b, n)
 
 and the chain contributes the factor
 
-    C(k_init, b) = log sum_{k_0..k_{T-1}} exp(sum_t M_t(k_{t-1}, k_t; b))
+    C(k_init, b, n) = log sum_{k_0..k_{T-1}} exp(sum_t M_t(k_{t-1}, k_t; b, n))
 
 (``k_{-1} = k_init``, the index of the latent the initial carry depends on; a constant
 initial carry has every row of ``M_0`` equal and row 0 is used). ``C`` is the log of a
 product of T matrices, computed as a balanced tree of pairwise log-matrix products
 ``(A (x) B)(i, j) = logsumexp_k A(i, k) + B(k, j)``: depth ``log2 T``, O(T K^2) memory for
-the matrices and a K^3 transient per product (times the global batch). Each product is an
-exact log-sum-exp (max-shifted), so nothing underflows in float32 and ``C`` needs no
-bound in :mod:`jaxis.contract._log_z`: it enters the plated contraction as an ordinary
-exact factor over ``(k_init, b)``. Marginals and moments of ``x_t`` are gradients of
-``log Z`` with respect to sources over ``(k_t, t)``, which enter ``M_t``; the gradient of
-an impossible (``-inf``) entry is 0, NaN propagates.
+the matrices and a K^3 transient per product (times the global and plate batch). Each
+product is an exact log-sum-exp (max-shifted), so nothing underflows in float32 and ``C``
+needs no bound in :mod:`jaxis.contract._log_z`: it enters the plated contraction as an
+ordinary exact factor over ``(k_init, b)`` in the body's plates, which the contraction
+then reduces as any plate (a sum of logs over independent chains). Marginals and moments
+of ``x_t`` are gradients of ``log Z`` with respect to sources over ``(k_t, t)``, which
+enter ``M_t``; the gradient of an impossible (``-inf``) entry is 0, NaN propagates.
 
 References: Obermeyer et al. 2019, *Tensor variable elimination for plated factor graphs*
 (Markov dims, section 5); Sarkka and Garcia-Fernandez 2021, *Temporal parallelization of
@@ -70,8 +72,9 @@ def _align(x: jax.Array, dims: tuple, target: tuple) -> jax.Array:
 
 
 class ChainMatrix(NamedTuple):
-    """The log matrices ``M_t`` of one chain: ``m`` of shape ``(T, *batch sizes, n_init,
-    n)`` over the global latents ``batch`` (canonical order), made of the terms ``ids``.
+    """The log matrices ``M_t`` of one chain: ``(T, *batch sizes, *plate sizes, n_init,
+    n)`` over the global latents ``batch`` (canonical order) and the chain latent's other
+    ``plates`` (canonical order, without the time plate), made of the terms ``ids``.
 
     ``n_init`` is 1 for a constant initial carry (row 0 of ``M_0``; every row is equal).
     """
@@ -79,8 +82,9 @@ class ChainMatrix(NamedTuple):
     chain: ChainSpec
     ids: tuple[int, ...]
     batch: tuple[str, ...]
-    first: jax.Array  # M_0: (*batch, n_init, n)
-    rest: jax.Array  # M_1..M_{T-1}: (T - 1, *batch, n, n)
+    plates: tuple[str, ...]
+    first: jax.Array  # M_0: (*batch, *plates, n_init, n)
+    rest: jax.Array  # M_1..M_{T-1}: (T - 1, *batch, *plates, n, n)
 
 
 def chain_matrices(graph: FactorGraph, arrays: Sequence[jax.Array],
@@ -97,20 +101,21 @@ def chain_matrices(graph: FactorGraph, arrays: Sequence[jax.Array],
         ids = tuple(i for i, (_, ps) in enumerate(specs) if chain.plate in ps)
         x = chain.latent
         batch = graph.canonical({k for i in ids for k in specs[i][0]} - {x}, ())[0]
-        target = (chain.plate,) + batch + (_PREV, x)
+        plates = graph.canonical((), set(graph.latent(x).plates) - {chain.plate})[1]
+        target = (chain.plate,) + batch + plates + (_PREV, x)
         m = sum(_align(arrays[i], specs[i][0] + specs[i][1] + (_PREV,) * prev[i], target)
                 for i in ids)
         T = graph.plate(chain.plate).size
         n = graph.size(x)  # K, or the support size of an enumerated chain latent
-        m = jnp.broadcast_to(m, (T,) + graph.shape(batch, ()) + (n, n))
+        m = jnp.broadcast_to(m, (T,) + graph.shape(batch, plates) + (n, n))
         first = m[0] if chain.init else m[0][..., :1, :]
-        out.append(ChainMatrix(chain, ids, batch, first, m[1:]))
+        out.append(ChainMatrix(chain, ids, batch, plates, first, m[1:]))
     return out
 
 
 def reduce_chains(graph: FactorGraph, arrays: Sequence[jax.Array], specs: Sequence[tuple],
                   matrices: Optional[Sequence[ChainMatrix]] = None):
-    """Replace every chain's terms by its factor ``C(k_init, b)``; ``(arrays, specs)``.
+    """Replace every chain's terms by its factor ``C(k_init, b, n)``; ``(arrays, specs)``.
 
     The other terms keep their order; the chains' factors follow, one per chain.
     ``matrices``: :func:`chain_matrices` of the same terms, if already computed.
@@ -126,12 +131,12 @@ def reduce_chains(graph: FactorGraph, arrays: Sequence[jax.Array], specs: Sequen
         chain, batch = mat.chain, mat.batch
         total = (log_matmul(mat.first, chain_product(mat.rest)) if mat.rest.shape[0]
                  else mat.first)
-        out = _lse(total, axis=-1)  # (*batch, K_init or 1)
+        out = _lse(total, axis=-1)  # (*batch, *plates, K_init or 1)
         if chain.init:
             kvars = graph.canonical(batch + (chain.init,), ())[0]
-            out = _align(out, batch + (chain.init,), kvars)
+            out = _align(out, batch + mat.plates + (chain.init,), kvars + mat.plates)
         else:
             kvars, out = batch, out[..., 0]
         arrays.append(out)
-        specs.append((kvars, ()))
+        specs.append((kvars, mat.plates))
     return tuple(arrays), tuple(specs)

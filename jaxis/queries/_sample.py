@@ -77,8 +77,8 @@ def sample_indices(rng_key: jax.Array, mpt: MPTrace, num_samples: int) -> dict:
                      for i in step.inputs)
         draws[v] = jax.random.categorical(keys[s], logits, axis=1)
     for i, mat in enumerate(chains):  # given their globals and initial state (drawn above)
-        draws[mat.chain.latent] = sample_chain(jax.random.fold_in(chain_key, i), mat, draws,
-                                               num_samples)
+        draws[mat.chain.latent] = sample_chain(jax.random.fold_in(chain_key, i), graph, mat,
+                                               draws, num_samples)
     undefined = ~jnp.isfinite(terms[-1][0])
     return {k: jnp.where(undefined, -1, d) for k, d in draws.items()}
 

@@ -95,9 +95,11 @@ def parallel_trace(
 
     with broadcast_errors(where):
         seeded = handlers.seed(logging_sites(proposal, log), rng_seed=model_key)
+        scan_key = jax.random.fold_in(sample_key, len(structure.latents))
         scans = ScanSampler(seeded, structure=structure, sizes=dict(sizes),
-                            score=site_log_prob,
-                            rng_key=jax.random.fold_in(sample_key, len(structure.latents)))
+                            score=site_log_prob, rng_key=scan_key,
+                            role="prior" if guide is None else "guide")
+        model_scans = scans  # the scans that score the model's body sites
         sampler = MPSampler(
             scans if structure.scans else seeded, proposal=proposal, rng_key=sample_key,
             sizes=dict(sizes), structure=structure, args=args, kwargs=kwargs,
@@ -107,10 +109,15 @@ def parallel_trace(
         if guide is None:
             mtrace = ptrace
         else:
-            values = {n: ptrace[n]["value"] for n in structure.latents if n not in enum}
+            values = {n: ptrace[n]["value"] for n in structure.latents
+                      if n not in enum and n in ptrace}  # scan latents: in scans.steps
             log.clear()
             sub = handlers.substitute(handlers.seed(model, rng_seed=model_key), data=values)
-            mtrace = handlers.trace(logging_sites(sub, log)).get_trace(*args, **kwargs)
+            model_scans = ScanSampler(sub, structure=structure, sizes=dict(sizes),
+                                      score=site_log_prob, rng_key=scan_key, role="model",
+                                      given=scans.steps)
+            model_scans.sampler = sampler
+            mtrace = handlers.trace(logging_sites(model_scans, log)).get_trace(*args, **kwargs)
 
         values, log_p, det = {}, {}, {}
         for name, site in mtrace.items():
@@ -121,8 +128,8 @@ def parallel_trace(
                 log_p[name] = site_log_prob(site)
                 if not site["is_observed"]:
                     values[name] = site["value"]
-    values.update(scans.values)
-    log_p.update(scans.log_p)
+    values.update({**scans.values, **model_scans.values})
+    log_p.update(model_scans.log_p)
     perms = {}
     for a, p in sampler.perms.items():
         site = structure.site(a)
@@ -131,4 +138,4 @@ def parallel_trace(
     return ParallelTrace(values, log_p, {**sampler.log_q, **scans.log_q}, det,
                          {**sampler.parents, **scans.parents}, perms,
                          score_term({**sampler.draw_log_q, **scans.draw_log_q}),
-                         tuple(scans.chains))
+                         tuple(model_scans.chains))

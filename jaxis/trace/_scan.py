@@ -1,26 +1,24 @@
-"""MP sampling of a numpyro ``scan``: K samples per time step, drawn from paired parents.
+"""Run a numpyro ``scan`` under MP IS: K samples per time step, a K x K factor per step.
 
 The body of ``scan(f, init, xs)`` runs under ``lax.scan``, one time step per iteration,
 with the K samples of the previous step's latent on a separate positional axis ``d_prev``
-(left of every latent's axis). At step t the body latent ``x_t`` has the prior proposal
-``q(x_t | x_{t-1}, g)`` (``g``: global latents sampled before the scan). Its K draws use
-paired parents, as :mod:`jaxis.trace._mp_sample` does for proposal parents: sample ``k``
-is drawn given ``x_{t-1}^{pi_t(k)}`` (a uniform random permutation ``pi_t`` per step) and
-``g^{pi_g(k)}`` (the sampler's permutation of ``g``, shared with its other children), and
-its proposal density is the mixture over the K tuples actually paired::
+(left of every latent's axis); each step's latent is drawn from paired parents with the
+mixture proposal density of :mod:`jaxis.trace._scan_step`. The carry passes ``x_t`` to
+the next step by moving its sample axis onto ``d_prev``; a constant initial carry is
+broadcast, and one that depends on a latent sampled before the scan puts that latent's
+samples on ``d_prev`` (step -1).
 
-    log q_mix(x_t^k) = logsumexp_{k'} log q(x_t^k | x_{t-1}^{pi_t(k')}, g^{pi_g(k')}) - log K
+The model's body evaluated with the previous samples on ``d_prev`` gives the chain factor
+``log p(x_t^{k_t} | x_{t-1}^{k_{t-1}}, g)``: a K x K matrix per step (per global index
+and plate element), stored with the previous step's index as one trailing axis (also on
+the body's observed sites, of size 1 where they do not use it). The time axis is then
+reduced by :mod:`jaxis.contract._chain`. Three roles (``role``):
 
-Both come from one evaluation of the body with the previous samples on ``d_prev``: the
-site's distribution then has the grid of all parent samples as batch, one draw per grid
-element is picked at each paired tuple (distinct tuples, so the K draws are independent),
-and ``q_mix`` is read off ``log q`` on the grid at the paired tuples. The same grid is the
-chain factor ``log p(x_t^{k_t} | x_{t-1}^{k_{t-1}}, g)``: a K x K matrix per step (per
-global index), stored with the previous step's index as one trailing axis (also on the
-body's observed sites, of size 1 where they do not use it). The time axis is then reduced
-by :mod:`jaxis.contract._chain`. The carry passes ``x_t`` to the next step by moving its
-sample axis onto ``d_prev``; a constant initial carry is broadcast, and one that depends
-on a latent sampled before the scan puts that latent's samples on ``d_prev`` (step -1).
+- ``"prior"`` (no guide): the model's body proposes and is scored in the same run;
+- ``"guide"``: a guide's scans (:mod:`jaxis.trace._scan_guide`) are sampled, and their
+  per-step draws kept (``steps``), with ``log q_mix``;
+- ``"model"`` (after a guide): the model's scans run on the guide's draws (``given``)
+  and are scored.
 
 An enumerated body latent (:mod:`jaxis.trace._enumerate`: marked, or a small finite
 support) takes its S support values at every step instead (no parents, no proposal term:
@@ -35,56 +33,20 @@ References: Heap, Leech, Aitchison 2023, *Massively parallel reweighted wake-sle
 from __future__ import annotations
 
 import functools
-import math
 from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import logsumexp
 from numpyro import handlers
 from numpyro.ops.pytree import PytreeTrace
 from numpyro.primitives import Messenger
 
-from ._enumerate import enumerated_value
 from ._mp_sample import move_axis
-from ._scan_structure import SUPPORTED, ChainSpec, ScanInfo
+from ._scan_step import StepSampler, at_step, has_dim
+from ._scan_structure import ChainSpec, ScanInfo
 from ._structure import ModelStructure
 
-
-def _has(shape: tuple, dim: int) -> bool:
-    """Does a positional batch ``shape`` vary along ``dim`` (negative)?"""
-    return len(shape) >= -dim and shape[dim] > 1
-
-
-def _pick(x: jax.Array, axis: int, perm: jax.Array, dst: int, event_ndim: int) -> jax.Array:
-    """``x`` at index ``perm[k]`` of batch dim ``axis``, for ``k`` along batch dim ``dst``."""
-    rank = jnp.ndim(x) - event_ndim
-    full = max(rank, -axis, -dst)
-    x = jnp.reshape(x, (1,) * (full - rank) + jnp.shape(x))
-    shape = [1] * (full + event_ndim)
-    shape[dst - event_ndim] = perm.shape[0]
-    return jnp.take_along_axis(x, jnp.reshape(perm, shape), axis=axis - event_ndim)
-
-
-def _at_step(subs_map, t, length: int, kind: str, site: dict):
-    """The value a ``condition``/``substitute`` around a scan gives a body site at step
-    ``t``: the site's series (time axis first, numpyro's convention) at ``t``.
-
-    numpyro's own wrapper compares the value's rank with the distribution's, which under
-    MP IS carries the sample axes of the latents; the series' length is what counts.
-    """
-    if site["type"] != "sample":
-        return None
-    value = subs_map.get(site["name"]) if isinstance(subs_map, dict) else subs_map(site)
-    if value is None:
-        return None
-    if jnp.shape(value)[:1] != (length,):
-        raise ValueError(
-            f"numpyro.handlers.{kind} gives scan site {site['name']!r} a value of shape "
-            f"{jnp.shape(value)}; jaxis needs its whole series, with the scan's time axis "
-            f"(length {length}) first."
-        )
-    return value[t]
+ROLES = ("prior", "guide", "model")
 
 
 def _prev_last(x: jax.Array, d_prev: int) -> jax.Array:
@@ -104,83 +66,33 @@ def _time_in_place(x: jax.Array, d_time: int, event_ndim: int) -> jax.Array:
     return jnp.moveaxis(x, 0, d_time - event_ndim)
 
 
-class _StepSampler(Messenger):
-    """Sample the body latent of one time step from paired parents (see module doc)."""
-
-    def __init__(self, fn, *, owner: "ScanSampler", info: ScanInfo, key, prev_perm):
-        self.owner, self.info, self.key, self.prev_perm = owner, info, key, prev_perm
-        self.value = self.log_q = self.draw_log_q = None
-        self.parents: tuple[str, ...] = ()
-        super().__init__(fn)
-
-    def process_message(self, msg):
-        name = msg.get("name")
-        if msg["type"] == "control_flow":
-            raise ValueError(f"A scan inside the body of the scan over {self.info.plate!r} "
-                             "(nested scan) is not supported.")
-        if msg["type"] != "sample" or msg["is_observed"]:
-            return
-        if msg["value"] is not None:
-            raise ValueError(f"Latent site {name!r} of a scan body has a substituted value; "
-                             "jaxis samples body latents itself. Remove the substitution, or "
-                             "condition on it (numpyro.handlers.condition) to observe it.")
-        if msg["kwargs"].get("sample_shape", ()):
-            raise ValueError(f"Scan site {name!r} uses sample_shape; {SUPPORTED}.")
-        own = self.owner
-        fn, ne = msg["fn"], len(msg["fn"].event_shape)
-        batch = tuple(fn.batch_shape)
-        n, d = own.sizes[name], own.structure.latent_dim(name)
-        if own.structure.site(name).enum_size:  # its support: no proposal, no parents
-            msg["value"] = self.value = enumerated_value(fn, n, d, ())
-            return
-        axes = [(own.d_prev, self.prev_perm)] if _has(batch, own.d_prev) else []
-        globals_ = [a for a in own.structure.latents
-                    if a not in self.info.sites and _has(batch, own.structure.latent_dim(a))]
-        axes += [(own.structure.latent_dim(a),
-                  jnp.reshape(own.sampler.paired_perm(a, n, keep=False), (n,)))
-                 for a in globals_]
-        if axes:  # one draw per parent tuple; the paired tuples are distinct grid elements
-            value = fn.sample(self.key)
-            for dim, perm in axes:
-                value = _pick(value, dim, perm, d, ne)
-        else:
-            shape = jnp.broadcast_shapes(batch, (n,) + (1,) * (-d - 1))
-            value = fn.expand(shape).sample(self.key)
-        if not fn.has_rsample:  # the score function instead of a pathwise gradient
-            value = jax.lax.stop_gradient(value)
-        grid = fn.log_prob(value)
-        drawn, lq = grid, grid
-        if axes:
-            fresh = own.d_prev - 1
-            for dim, perm in axes:
-                lq = _pick(lq, dim, perm, fresh, 0)
-                drawn = _pick(drawn, dim, perm, d, 0)  # q(x^k | t_k): the draw's own density
-            lq = logsumexp(lq, axis=fresh, keepdims=True) - math.log(n)
-        if not fn.has_rsample:
-            self.draw_log_q = jnp.sum(drawn)
-        msg["value"] = value
-        self.value, self.log_q, self.parents = value, lq, tuple(globals_)
-
-
 class ScanSampler(Messenger):
-    """Run every ``scan`` of the proposal with K samples per time step of its latent.
+    """Run every ``scan`` of a program with K samples per time step of its latent.
 
     Sits inside :class:`~jaxis.trace._mp_sample.MPSampler` (set ``sampler`` before the
     run: the permutations of global parents are shared with it). After the run:
     ``values``, ``log_p`` (latent: the chain factor grid, observed: the log-likelihood),
     ``log_q`` and ``parents`` of the body sites, positional with the time plate in place,
-    and ``chains`` (a :class:`ChainSpec` per scan with a body latent).
+    ``chains`` (a :class:`ChainSpec` per scan with a body latent) and ``steps`` (latent ->
+    its draws stacked over steps, each step positional: the ``given`` of a model's run).
 
     Args:
         score: ``site -> log density`` with numpyro's mask and scale (``site_log_prob``).
+        role: ``"prior"``, ``"guide"`` or ``"model"`` (module doc).
+        given: for ``role="model"``, the ``steps`` of the guide's run.
     """
 
     def __init__(self, fn, *, structure: ModelStructure, sizes: dict, rng_key,
-                 score: Callable[[dict], jax.Array]):
+                 score: Callable[[dict], jax.Array], role: str = "prior",
+                 given: Optional[dict] = None):
+        assert role in ROLES, role
         self.structure, self.sizes, self.rng_key, self.score = structure, sizes, rng_key, score
+        self.role, self.given = role, given or {}
+        self.infos = structure.guide_scans if role == "guide" else structure.scans
         self.d_prev = -(structure.plate_depth + 1 + len(structure.latents))
         self.sampler = None
         self.values, self.log_p, self.log_q, self.parents = {}, {}, {}, {}
+        self.steps: dict = {}
         self.draw_log_q: dict = {}  # body latent -> sum of log q of its non-reparam. draws
         self.chains: list[ChainSpec] = []
         self._next = 0
@@ -189,35 +101,37 @@ class ScanSampler(Messenger):
     def process_message(self, msg):
         if msg["type"] != "control_flow":
             return
-        info = self.structure.scans[self._next]
+        info = self.infos[self._next]
         key = jax.random.fold_in(self.rng_key, self._next)
         self._next += 1
         f, init, xs = msg["args"][:3]
         msg["value"] = self._scan(info, f, init, xs, msg["kwargs"]["substitute_stack"], key)
 
-    def _step(self, info: ScanInfo, f, subs, carry, x_t, t, key):
+    def _step(self, info: ScanInfo, f, subs, carry, x_t, t, key, given):
         """One body run: ``(carry_out, y, {site: per-step array}, parents)``."""
         k_seed, k_draw, k_perm = jax.random.split(key, 3)
         n = self.sizes[info.latent] if info.latent else 1
         prev_perm = jnp.argsort(jax.random.uniform(k_perm, (n,)))
         fn = handlers.seed(f, rng_seed=k_seed)
         for kind, subs_map in subs:  # the handlers numpyro re-applies inside the body
-            subs_fn = functools.partial(_at_step, subs_map, t, info.length, kind)
+            subs_fn = functools.partial(at_step, subs_map, t, info.length, kind)
             if kind == "condition":
                 fn = handlers.condition(fn, condition_fn=subs_fn)
             elif kind == "substitute":
                 fn = handlers.substitute(fn, substitute_fn=subs_fn)
             else:
                 raise ValueError(f"A {kind!r} handler around a scan is not supported by jaxis.")
-        step = _StepSampler(fn, owner=self, info=info, key=k_draw, prev_perm=prev_perm)
+        step = StepSampler(fn, owner=self, info=info, key=k_draw, prev_perm=prev_perm,
+                           given=given)
         with handlers.block(), handlers.trace() as tr:
             carry_out, y = step(carry, x_t)
         chain = info.latent is not None
+        scored = () if self.role == "guide" else info.sites  # a guide's density is log_q
         out = {s: (_prev_last(self.score(tr[s]), self.d_prev) if chain else self.score(tr[s]))
-               for s in info.sites}
+               for s in scored}
         if chain:
             out["value"] = step.value
-            if step.log_q is not None:  # None: enumerated
+            if step.log_q is not None:  # None: enumerated, or the guide's (given)
                 out["log_q"] = step.log_q[..., None]
             if step.draw_log_q is not None:
                 out["draw_log_q"] = step.draw_log_q
@@ -225,6 +139,7 @@ class ScanSampler(Messenger):
 
     def _scan(self, info: ScanInfo, f, init, xs, subs, key):
         T, x = info.length, info.latent
+        given = self.given.get(x)  # (T, *per-step positional) or None
         xs_0 = jax.tree_util.tree_map(lambda a: a[0], xs)
         leaves, tree = jax.tree_util.tree_flatten(init)
         events = info.carry_event_ndim
@@ -238,7 +153,8 @@ class ScanSampler(Messenger):
         def probe(carry_leaves):
             """The body's carry output at step 0, as the next step's carry."""
             carry = jax.tree_util.tree_unflatten(tree, carry_leaves)
-            new, _, _, found["parents"] = self._step(info, f, subs, carry, xs_0, 0, key)
+            new, _, _, found["parents"] = self._step(
+                info, f, subs, carry, xs_0, 0, key, None if given is None else given[0])
             out = jax.tree_util.tree_leaves(new)
             return out if x is None else shift(out, d_x, self.d_prev)
 
@@ -257,32 +173,41 @@ class ScanSampler(Messenger):
         carry0 = jax.tree_util.tree_unflatten(tree, leaves)
 
         def body(carry, inp):
-            t, x_t = inp
+            t, x_t, given_t = inp
             new, y, out, parents = self._step(info, f, subs, carry, x_t, t,
-                                              jax.random.fold_in(key, t))
+                                              jax.random.fold_in(key, t), given_t)
             found["parents"] = parents
             if x is not None:
                 new = jax.tree_util.tree_unflatten(
                     tree, shift(jax.tree_util.tree_leaves(new), d_x, self.d_prev))
             return new, (out, y)
 
-        last, (out, ys) = jax.lax.scan(body, carry0, (jnp.arange(T), xs), length=T)
+        last, (out, ys) = jax.lax.scan(body, carry0, (jnp.arange(T), xs, given), length=T)
         d_time = self.structure.plate(info.plate).dim
         chain = 1 if x is not None else 0
-        for s in info.sites:
+        for s in info.sites if self.role != "guide" else ():
             self.log_p[s] = _time_in_place(out[s], d_time, chain)
         if x is not None:
-            ne = len(self.structure.site(x).event_shape)
-            self.values[x] = _time_in_place(out["value"], d_time, ne)
-            if "log_q" in out:
-                self.log_q[x] = _time_in_place(out["log_q"], d_time, 1)
-            self.parents[x] = found["parents"]
-            if "draw_log_q" in out:
-                self.draw_log_q[x] = jnp.sum(out["draw_log_q"])
+            self._keep(info, out, found["parents"], d_time)
             last = jax.tree_util.tree_unflatten(
                 tree, shift(jax.tree_util.tree_leaves(last), self.d_prev, d_x))
-            self.chains.append(ChainSpec(info.plate, x, init_latent, info.sites))
+            if self.role != "guide":
+                self.chains.append(ChainSpec(info.plate, x, init_latent, info.sites))
         return (T, None, last), (PytreeTrace({}), ys)
+
+    def _keep(self, info: ScanInfo, out: dict, parents: tuple, d_time: int) -> None:
+        """Store the chain latent's draws, ``log q_mix`` and proposal parents."""
+        x = info.latent
+        if x in self.given:  # the guide's run has them
+            return
+        ne = len(self.structure.site(x).event_shape)
+        self.steps[x] = out["value"]
+        self.values[x] = _time_in_place(out["value"], d_time, ne)
+        if "log_q" in out:
+            self.log_q[x] = _time_in_place(out["log_q"], d_time, 1)
+        self.parents[x] = parents
+        if "draw_log_q" in out:
+            self.draw_log_q[x] = jnp.sum(out["draw_log_q"])
 
     def _initial_state(self, info: ScanInfo, leaves, probe) -> tuple[Optional[str], int]:
         """The latent the initial carry depends on and its dim (moved onto ``d_prev``);
@@ -294,7 +219,7 @@ class ScanSampler(Messenger):
         out = jax.eval_shape(probe, leaves)
         own = [a for a in self.structure.latents if a not in info.sites]
         dims = {a: self.structure.latent_dim(a) for a in own}
-        held = lambda arrs, a: any(_has(self._batch(c, e), dims[a])
+        held = lambda arrs, a: any(has_dim(self._batch(c, e), dims[a])
                                    for c, e in zip(arrs, info.carry_event_ndim))
         init = [a for a in own if held(leaves, a) and not held(out, a)]
         if len(init) > 1:
@@ -342,7 +267,7 @@ class ScanSampler(Messenger):
         (so the previous step's samples, if the output kept them, are on the latent's dim).
         """
         for c, o, e in zip(leaves, out, info.carry_event_ndim):
-            if info.latent and _has(self._batch(o, e), self.structure.latent_dim(info.latent)):
+            if info.latent and has_dim(self._batch(o, e), self.structure.latent_dim(info.latent)):
                 raise ValueError(
                     f"The carry of the scan over {info.plate!r} passes on the previous "
                     f"step's value of {info.latent!r} (e.g. carry = (x_t, x_prev)): a "

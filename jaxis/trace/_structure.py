@@ -35,6 +35,7 @@ from numpyro.distributions.distribution import (
 
 from ._blocks import block_dims, block_ones, check_guide_blocks
 from ._enumerate import MODES, enumeration_size
+from ._scan_guide import guide_scans
 from ._scan_structure import ScanInfo, ScanRecorder, insert_sites, scan_sites
 from ._site_checks import check_guide_plates, check_latent, check_observed
 
@@ -78,6 +79,7 @@ class ModelStructure(NamedTuple):
     plate_depth: int
     latents: tuple[str, ...]  # in proposal (guide, or prior) order
     scans: tuple[ScanInfo, ...] = ()  # numpyro scans, in execution order
+    guide_scans: tuple[ScanInfo, ...] = ()  # the guide's, on the model's time plates
 
     def site(self, name: str) -> SiteInfo:
         for s in self.sites:
@@ -146,12 +148,12 @@ def _abstract_traces(model: Callable, guide: Optional[Callable], args: tuple, kw
     log: list[str] = []
     out: dict = {"guide": None}
     scans = ScanRecorder(handlers.seed(model, rng_seed=0))
+    g = None if guide is None else ScanRecorder(handlers.seed(guide, rng_seed=0))
 
     def run():
         values = None
         if guide is not None:
             out["stage"] = "guide"
-            g = ScanRecorder(handlers.seed(guide, rng_seed=0), allowed=False)
             gtr = handlers.trace(_SiteLog(g, log)).get_trace(*args, **kwargs)
             out["guide"] = gtr
             values = {k: v["value"] for k, v in gtr.items() if v["type"] == "sample"}
@@ -174,15 +176,15 @@ def _abstract_traces(model: Callable, guide: Optional[Callable], args: tuple, kw
         if "control flow" in str(e):
             raise ValueError(
                 f"The {out['stage']} calls scan inside a numpyro.plate{after}; numpyro does "
-                "not support scan under a plate, and jaxis does not support plates inside "
-                "the scan body yet (many independent chains). Scan each chain separately, "
-                "or write the plate out as a batch of chains in one .to_event() state."
+                "not support scan under a plate. For many independent chains put the plate "
+                "inside the body function, around its sample statements (numpyro's scan "
+                "documentation): def step(carry, y_t): with numpyro.plate(...): ..."
             ) from e
         raise ValueError(
             f"The {out['stage']} could not be sampled{after} ({e!r}). An improper distribution "
             "cannot be a proposal; give a guide with a proper distribution for that site."
         ) from e
-    return out["guide"], out["model"], scans.records
+    return out["guide"], out["model"], scans.records, (g.records if g else [])
 
 
 def _site_info(msg: dict, kind: str) -> SiteInfo:
@@ -212,12 +214,8 @@ def model_structure(
     if enumerate not in MODES:
         raise ValueError(f"enumerate must be one of {MODES}, got {enumerate!r}.")
     proposal_order: list[str] = []
-    gtrace, mtrace, scan_records = _abstract_traces(model, guide, args, kwargs)
-    if scan_records and guide is not None:
-        raise ValueError(
-            "The model uses numpyro.contrib.control_flow.scan; jaxis supports scan models "
-            "with guide=None only (the prior transition proposes each time step)."
-        )
+    gtrace, mtrace, scan_records, guide_records = _abstract_traces(model, guide, args, kwargs)
+    in_guide_scan = {n for rec in guide_records for n, _ in rec.sites}
     if gtrace is not None:
         for name, msg in gtrace.items():
             if msg["type"] != "sample":
@@ -275,7 +273,8 @@ def model_structure(
                 "latent of the model needs a proposal in the guide (a discrete latent with "
                 "a finite support left out of the guide is enumerated)."
             )
-        extra = [n for n in proposal_order if n not in model_latents]
+        in_scan = {m for rec in scan_records for m, _ in rec.sites}  # see guide_scans
+        extra = [n for n in proposal_order if n not in model_latents and n not in in_scan]
         if extra:
             raise ValueError(
                 f"The guide samples site(s) {extra} that the model does not have as latent "
@@ -287,14 +286,16 @@ def model_structure(
 
     depth = max([-p.dim for p in plates.values()] + [-d for s in sites for d in s.blocks]
                 + [0])
-    placed, time_plates, scans = scan_sites(
-        scan_records, depth, check_observed,
-        lambda msg, info: enumeration_size(msg, info, K, enumerate, False, False))
+    placed, scan_plates, scans, scan_depth = scan_sites(
+        scan_records, depth, plates, check_observed,
+        lambda msg, info: enumeration_size(msg, info, K, enumerate, guide is not None,
+                                           msg["name"] in in_guide_scan))
     if scans:
         sites = insert_sites(sites, placed)
-        plates.update({p.name: p for p in time_plates})
+        plates.update({p.name: p for p in scan_plates})
         proposal_order = [s.name for s in sites if s.kind == "latent"]
-        depth += 1
+        depth = scan_depth
     ordered = tuple(sorted(plates.values(), key=lambda p: p.dim))
-    return ModelStructure(tuple(sites), ordered, depth, tuple(proposal_order), tuple(scans))
+    return ModelStructure(tuple(sites), ordered, depth, tuple(proposal_order), tuple(scans),
+                          guide_scans(guide_records, gtrace, tuple(scans), sites))
 

@@ -187,12 +187,6 @@ def _step_model(body, init=0.0):
     return model
 
 
-def _plate_inside(x_prev, y_t):
-    with numpyro.plate("n", 2):
-        x = numpyro.sample("x", dist.Normal(x_prev, 1.0))
-    return x, None
-
-
 def _two_latents(x_prev, y_t):
     x = numpyro.sample("x", dist.Normal(x_prev, 1.0))
     u = numpyro.sample("u", dist.Normal(x, 1.0))
@@ -224,7 +218,6 @@ def _uses_output(y):
 
 
 @pytest.mark.parametrize("model, args, match", [
-    (_step_model(_plate_inside, jnp.zeros(2)), (), "plate.*inside a scan body"),
     (_step_model(_two_latents), (), r"several latent sites \['x', 'u'\]"),
     (_step_model(_second_order, (0.0, 0.0)), (), "second-order chain"),
     (_step_model(_deterministic), (), "'x2'.*deterministic"),
@@ -235,12 +228,6 @@ def test_unsupported_patterns_raise(model, args, match):
     run = jaxis.mpis(model, K=3, check_memory=False)
     with pytest.raises(ValueError, match=match):
         run(jax.random.PRNGKey(0), jnp.ones(4))
-
-
-def test_guide_with_scan_model_raises():
-    guide = lambda y: numpyro.sample("x", dist.Normal(jnp.zeros(4), 1.0).to_event(1))
-    with pytest.raises(ValueError, match="guide=None"):
-        jaxis.mpis(ssm, guide, K=3, check_memory=False)(jax.random.PRNGKey(0), jnp.ones(4))
 
 
 def test_sample_posterior_jits_and_vmaps():
