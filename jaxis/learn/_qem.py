@@ -17,9 +17,13 @@ posterior (not the VI optimum, which underestimates them).
 Discrete latents: the guide samples them (Bernoulli / Categorical with learned per-element
 probabilities). With ``enumerate_discrete=True`` the guide leaves them out and
 ``jaxis.mpis`` sums them exactly (a discrete latent a guide does not sample is enumerated):
-QEM then learns the continuous latents only.
+QEM then learns the continuous latents only. A sampled category of posterior probability
+``p`` is drawn about ``K p`` times per step; at ``K p < 1`` its estimate is mostly 0 and
+occasionally large, and the running probability settles below ``p`` (the map from ``q`` to
+the expected estimate is concave): use ``K`` well above ``1 / p`` for rare categories, or
+``enumerate_discrete=True`` for small supports.
 
-Reference: Heap, Bowyer, Aitchison 2024, *Massively parallel expectation maximization for
+Reference: Heap, Aitchison et al. 2024, *Massively parallel expectation maximization for
 approximate posteriors* (QEM); the MP moments: Bowyer, Heap, Aitchison 2023, eq. 28.
 
 Example:
@@ -29,6 +33,8 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import itertools
+import math
 from typing import Callable, NamedTuple, Optional
 
 import jax
@@ -169,6 +175,26 @@ def qem_init(rng_key: jax.Array, guide: QEMGuide, num_prior_samples: int,
     return QEMState(moments, _match(specs, moments, start), jnp.zeros((), jnp.int32))
 
 
+def _flat_stats(spec: SiteSpec, like: tuple) -> Callable:
+    """``T`` of one sample as one vector (one moment source per latent, not per statistic);
+    ``like``: the moments, whose trailing dims past the batch shape are each statistic's."""
+    nb = len(spec.batch_shape)
+
+    def fn(v):
+        stats = spec.family.stats(v)
+        return jnp.concatenate([t.reshape(t.shape[:t.ndim - m.ndim + nb] + (-1,))
+                                for t, m in zip(stats, like)], -1)
+
+    return fn
+
+
+def _unflat(spec: SiteSpec, flat: jax.Array, like: tuple) -> tuple:
+    """The statistics of :func:`_flat_stats`, split and reshaped as ``like``."""
+    sizes = [math.prod(m.shape[len(spec.batch_shape):]) for m in like]
+    parts = jnp.split(flat, list(itertools.accumulate(sizes))[:-1], axis=-1)
+    return tuple(p.reshape(m.shape) for p, m in zip(parts, like))
+
+
 def build_qem_step(model: Callable, guide: QEMGuide, K: int, lr: float) -> Callable:
     """``step(rng_key, state, *args, **kwargs) -> (state, QEMInfo)``: one QEM update.
 
@@ -182,11 +208,12 @@ def build_qem_step(model: Callable, guide: QEMGuide, K: int, lr: float) -> Calla
         specs = guide.sites(*args, **kwargs)
         mpt = mpis(model, guide, K=K, params=state.params, check_memory=False)(
             rng_key, *args, **kwargs)
-        fns = {f"{s.name}/{i}": (s.name, lambda v, f=s.family.stats, i=i: f(v)[i])
-               for s in specs for i in range(len(state.moments[s.name]))}
-        est = moments(mpt, fns)
-        new = {s.name: tuple((1 - lr) * m + lr * est[f"{s.name}/{i}"].reshape(m.shape)
-                             for i, m in enumerate(state.moments[s.name])) for s in specs}
+        est = moments(mpt, {s.name: (s.name, _flat_stats(s, state.moments[s.name]))
+                            for s in specs})
+        new = {s.name: tuple((1 - lr) * m + lr * e
+                             for m, e in zip(state.moments[s.name], _unflat(s, est[s.name],
+                                                                           state.moments[s.name])))
+               for s in specs}
         params = _match(specs, new, state.params)
         return QEMState(new, params, state.step + 1), QEMInfo(log_evidence(mpt))
 

@@ -1,7 +1,8 @@
 """QEM (``jaxis.qem``): moment-matching EM of a mean-field proposal, against exact posteriors.
 
 Oracles: Gaussian conditioning for the conjugate Gaussian hierarchy; conjugate updates for
-Beta-Bernoulli, Gamma-Poisson, Dirichlet-Categorical and a MultivariateNormal mean;
+Beta-Bernoulli, Gamma-Poisson, Dirichlet-Categorical, a MultivariateNormal mean and a
+LogNormal scale;
 brute-force enumeration (with the Gaussian global integrated analytically) for Bernoulli /
 Categorical latents. Every run is vmapped over ``SEEDS`` seeds; a learned quantity must be
 within 4 standard errors (computed from the seeds) of the exact posterior value.
@@ -52,6 +53,7 @@ def gaussian_posterior(y, s: gh.Scales = gh.Scales()):
     return mean, np.sqrt(np.diag(cov))
 
 
+@pytest.mark.slow  # one vmapped QEM run, then 2 x 256 evaluation runs
 def test_gaussian_hierarchy_converges_to_posterior_marginals_and_log_z():
     y = gh.synthetic(jax.random.PRNGKey(1), groups=4, observations=3)
     state, info = runs(gh.model, y)
@@ -94,11 +96,14 @@ def conjugate(flips, counts, cats, points):
             numpyro.sample("counts", dist.Poisson(lam), obs=counts)
     w = numpyro.sample("w", dist.Dirichlet(ALPHA))
     b = numpyro.sample("b", dist.MultivariateNormal(jnp.zeros(2), PRIOR_COV))
+    s = numpyro.sample("s", dist.LogNormal(0.0, 1.0))
     with numpyro.plate("m", cats.shape[0], dim=-1):
         numpyro.sample("cats", dist.Categorical(w), obs=cats)
         numpyro.sample("points", dist.MultivariateNormal(b, jnp.eye(2)), obs=points)
+        numpyro.sample("sizes", dist.LogNormal(jnp.log(s), 1.0), obs=jnp.exp(points[:, 0]))
 
 
+@pytest.mark.slow  # six latents with iterative moment matching: a long compilation
 def test_beta_gamma_dirichlet_mvn_match_conjugate_posteriors():
     keys = jax.random.split(jax.random.PRNGKey(3), 4)
     flips = jax.random.bernoulli(keys[0], jnp.array([[0.2], [0.5], [0.9]]), (3, 10)) * 1.0
@@ -117,6 +122,9 @@ def test_beta_gamma_dirichlet_mvn_match_conjugate_posteriors():
     assert_within(p["b_loc"], cov @ np.asarray(points.sum(0)))
     scale = p["b_scale_tril"]
     assert_within(scale @ jnp.swapaxes(scale, -1, -2), cov)
+    n = points.shape[0]  # log s ~ N(0, 1), log sizes ~ N(log s, 1): a Normal posterior
+    assert_within(p["s_loc"], points[:, 0].sum() / (1 + n))
+    assert_within(p["s_scale"], (1 + n) ** -0.5)
 
 
 LOCS = jnp.array([-1.0, 0.0, 1.0])
@@ -207,3 +215,18 @@ def test_bad_input_raises_naming_the_problem():
         jaxis.qem(gh.model, K=5, num_steps=0, lr=0.3)
     with pytest.raises(ValueError, match="qem_guide"):
         jaxis.qem(gh.model, lambda obs: None, K=5, num_steps=2, lr=0.3)
+
+
+@pytest.mark.slow  # compiles the occupancy MP run inside the QEM scan
+def test_occupancy_qem_with_sampled_z_improves_log_evidence():
+    from jaxis.datasets import synthetic_occupancy
+    from jaxis.models import occupancy
+
+    data = synthetic_occupancy(jax.random.PRNGKey(0), num_years=2, num_birds=3, num_ids=20,
+                               num_test_ids=1, num_replicates=3)
+    run = jaxis.qem(occupancy.model, K=10, num_steps=15, lr=0.3)
+    keys = jax.random.split(jax.random.PRNGKey(1), SEEDS)
+    _, info = jax.vmap(lambda k: run(k, **data.train))(keys)
+    gain = np.asarray(info.log_evidence[:, -1] - info.log_evidence[:, 0])
+    assert np.all(np.isfinite(gain))
+    assert gain.mean() > 4 * gain.std(ddof=1) / np.sqrt(SEEDS)
