@@ -12,6 +12,10 @@ from .diagnostics import WeightSummary as WeightSummary
 from .diagnostics import ess_curve as ess_curve
 from .learn import IWELBO as IWELBO
 from .learn import MPELBO as MPELBO
+from .learn import QEMInfo as QEMInfo
+from .learn import QEMState as QEMState
+from .learn import qem as qem
+from .learn import qem_guide as qem_guide
 from .diagnostics import stability as stability
 from .diagnostics import weight_summary as weight_summary
 from .queries import JointMarginal as JointMarginal
@@ -66,6 +70,10 @@ __all__ = [
     "ess_curve",
     "IWELBO",
     "MPELBO",
+    "QEMInfo",
+    "QEMState",
+    "qem",
+    "qem_guide",
     "stability",
     "weight_summary",
     "JointMarginal",

@@ -1,5 +1,14 @@
-"""Proposal learning: MP IS bounds as numpyro ELBO objectives for ``numpyro.infer.SVI``."""
+"""Proposal learning: MP IS bounds as numpyro ELBO objectives for ``numpyro.infer.SVI``,
+and QEM (moment-matching EM of a mean-field proposal)."""
 from ._elbo import IWELBO as IWELBO
 from ._elbo import MPELBO as MPELBO
+from ._qem import QEMGuide as QEMGuide
+from ._qem import QEMInfo as QEMInfo
+from ._qem import QEMState as QEMState
+from ._qem import build_qem_step as build_qem_step
+from ._qem import qem as qem
+from ._qem import qem_guide as qem_guide
+from ._qem import qem_init as qem_init
 
-__all__ = ["IWELBO", "MPELBO"]
+__all__ = ["IWELBO", "MPELBO", "QEMGuide", "QEMInfo", "QEMState", "build_qem_step", "qem",
+           "qem_guide", "qem_init"]
