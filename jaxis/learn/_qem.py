@@ -26,9 +26,10 @@ the expected estimate is concave): use ``K`` well above ``1 / p`` for rare categ
 Reference: Heap, Aitchison et al. 2024, *Massively parallel expectation maximization for
 approximate posteriors* (QEM); the MP moments: Bowyer, Heap, Aitchison 2023, eq. 28.
 
-Example:
-    >>> state, info = jaxis.qem(model, K=10, num_steps=100, lr=0.3)(key, *args)
-    >>> mpt = jaxis.mpis(model, jaxis.qem_guide(model), K=30, params=state.params)(key, *args)
+Example (see :func:`qem` for a runnable one)::
+
+    state, info = jaxis.qem(model, K=10, num_steps=100, lr=0.3)(key, *args)
+    mpt = jaxis.mpis(model, jaxis.qem_guide(model), K=30, params=state.params)(key, *args)
 """
 from __future__ import annotations
 
@@ -143,8 +144,9 @@ def qem_guide(model: Callable, enumerate_discrete: bool = False) -> QEMGuide:
     latent raises a ``ValueError`` naming it when the guide is first traced.
     ``enumerate_discrete``: leave Bernoulli / Categorical latents to ``mpis``'s enumeration.
 
-    Example:
-        >>> mpt = jaxis.mpis(model, jaxis.qem_guide(model), K=30, params=state.params)(key, y)
+    Example (``state`` from :func:`qem`)::
+
+        mpt = jaxis.mpis(model, jaxis.qem_guide(model), K=30, params=state.params)(key, y)
     """
     return QEMGuide(model, enumerate_discrete)
 
@@ -252,8 +254,16 @@ def qem(model: Callable, guide: Optional[QEMGuide] = None, *, K: int, num_steps:
     ``info.log_evidence`` has shape ``(num_steps,)``: ``log P_MP`` at each step.
 
     Example:
-        >>> state, info = jaxis.qem(model, K=10, num_steps=100, lr=0.3)(key, y)
+        >>> import jax, jax.numpy as jnp, jaxis
+        >>> from jaxis.models.gaussian_hierarchy import model  # mu -> theta[g] -> obs[g, n]
+        >>> y = jnp.array([[0.3, -0.1, 0.5], [1.1, 0.9, 1.4]])  # 2 groups x 3 observations
+        >>> key = jax.random.PRNGKey(0)
+        >>> state, info = jaxis.qem(model, K=5, num_steps=10, lr=0.3)(key, y)
+        >>> info.log_evidence.shape, sorted(state.params)[:2]
+        ((10,), ['mu_loc', 'mu_scale'])
         >>> mpt = jaxis.mpis(model, jaxis.qem_guide(model), K=30, params=state.params)(key, y)
+        >>> bool(jnp.isfinite(jaxis.log_evidence(mpt)))
+        True
     """
     _check_K(K)
     for arg, value in (("num_steps", num_steps), ("num_prior_samples", num_prior_samples)):
