@@ -12,6 +12,8 @@ from .diagnostics import WeightSummary as WeightSummary
 from .diagnostics import ess_curve as ess_curve
 from .learn import IWELBO as IWELBO
 from .learn import MPELBO as MPELBO
+from .learn import MPRWS as MPRWS
+from .learn import RWS as RWS
 from .diagnostics import stability as stability
 from .diagnostics import weight_summary as weight_summary
 from .queries import JointMarginal as JointMarginal
@@ -66,6 +68,8 @@ __all__ = [
     "ess_curve",
     "IWELBO",
     "MPELBO",
+    "MPRWS",
+    "RWS",
     "stability",
     "weight_summary",
     "JointMarginal",
