@@ -106,9 +106,11 @@ def main():
     p.add_argument("--K", type=int, default=10)
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--runs", type=int, default=0, help="acceptance runs per method (0: none)")
+    p.add_argument("--no-timing", action="store_true", help="only the acceptance runs")
     a = p.parse_args()
     model, guide, train, all_ = setup()
-    timing(model, guide, train, a.K, a.repeats)
+    if not a.no_timing:
+        timing(model, guide, train, a.K, a.repeats)
     if a.runs:
         acceptance(model, guide, train, all_, a.K, a.runs)
 
