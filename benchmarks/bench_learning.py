@@ -29,6 +29,7 @@ PAPER = {"MP VI": (-263.8, -44.2), "MP RWS": (-346.3, -54.6)}  # (ELBO, predicti
 
 def setup():
     import jax.numpy as jnp
+    from numpyro import handlers
     from numpyro.infer.autoguide import AutoNormal
     from numpyro.infer.initialization import init_to_median
 
@@ -39,7 +40,9 @@ def setup():
     as_f32 = lambda t: {k: jnp.asarray(v, jnp.float32) for k, v in t.items()}
     model = chimpanzees.model
     guide = AutoNormal(model, init_loc_fn=init_to_median, init_scale=1.0)
-    return model, guide, as_f32(d.train), as_f32(d.all())
+    train = as_f32(d.train)
+    handlers.seed(guide, rng_seed=0)(**train)  # set up its prototype outside any jit
+    return model, guide, train, as_f32(d.all())
 
 
 def timing(model, guide, train, K: int, repeats: int):
@@ -64,7 +67,7 @@ def timing(model, guide, train, K: int, repeats: int):
               f"{warm / base:.2f}x log_evidence")
 
 
-def acceptance(model, guide, train, all_, K: int, runs: int, steps: int = 100):
+def acceptance(model, guide, train, all_, K: int, runs: int, methods, steps: int = 100):
     import jax
     import numpy as np
     import optax
@@ -89,6 +92,8 @@ def acceptance(model, guide, train, all_, K: int, runs: int, steps: int = 100):
         return run
 
     for name, loss, lr in (("MP VI", jaxis.MPELBO(K=K), 0.3), ("MP RWS", jaxis.MPRWS(K=K), 0.1)):
+        if name.replace(" ", "_") not in methods:
+            continue
         run, rows, t0 = one_run(loss, lr), [], time.perf_counter()
         for seed in range(runs):
             rows.append([float(x) for x in run(jax.random.PRNGKey(100 + seed))])
@@ -106,13 +111,15 @@ def main():
     p.add_argument("--K", type=int, default=10)
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--runs", type=int, default=0, help="acceptance runs per method (0: none)")
+    p.add_argument("--methods", nargs="+", default=["MP_VI", "MP_RWS"],
+                   help="acceptance methods: MP_VI, MP_RWS")
     p.add_argument("--no-timing", action="store_true", help="only the acceptance runs")
     a = p.parse_args()
     model, guide, train, all_ = setup()
     if not a.no_timing:
         timing(model, guide, train, a.K, a.repeats)
     if a.runs:
-        acceptance(model, guide, train, all_, a.K, a.runs)
+        acceptance(model, guide, train, all_, a.K, a.runs, a.methods)
 
 
 if __name__ == "__main__":
