@@ -12,6 +12,8 @@ from .diagnostics import WeightSummary as WeightSummary
 from .diagnostics import ess_curve as ess_curve
 from .learn import IWELBO as IWELBO
 from .learn import MPELBO as MPELBO
+from .learn import MPRWS as MPRWS
+from .learn import RWS as RWS
 from .learn import QEMInfo as QEMInfo
 from .learn import QEMState as QEMState
 from .learn import qem as qem
@@ -70,6 +72,8 @@ __all__ = [
     "ess_curve",
     "IWELBO",
     "MPELBO",
+    "MPRWS",
+    "RWS",
     "QEMInfo",
     "QEMState",
     "qem",

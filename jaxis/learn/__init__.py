@@ -1,5 +1,5 @@
-"""Proposal learning: MP IS bounds as numpyro ELBO objectives for ``numpyro.infer.SVI``,
-and QEM (moment-matching EM of a mean-field proposal)."""
+"""Proposal learning for ``numpyro.infer.SVI``: MP IS bounds and reweighted wake-sleep as
+numpyro ELBO objectives, and QEM (moment-matching EM of a mean-field proposal)."""
 from ._elbo import IWELBO as IWELBO
 from ._elbo import MPELBO as MPELBO
 from ._qem import QEMGuide as QEMGuide
@@ -9,6 +9,8 @@ from ._qem import build_qem_step as build_qem_step
 from ._qem import qem as qem
 from ._qem import qem_guide as qem_guide
 from ._qem import qem_init as qem_init
+from ._rws import MPRWS as MPRWS
+from ._rws import RWS as RWS
 
-__all__ = ["IWELBO", "MPELBO", "QEMGuide", "QEMInfo", "QEMState", "build_qem_step", "qem",
-           "qem_guide", "qem_init"]
+__all__ = ["IWELBO", "MPELBO", "MPRWS", "QEMGuide", "QEMInfo", "QEMState", "RWS",
+           "build_qem_step", "qem", "qem_guide", "qem_init"]

@@ -27,6 +27,8 @@ import jax
 import numpy as np
 import numpyro.distributions as dist
 from numpyro import handlers
+from numpyro.infer.autoguide import AutoGuide
+from numpyro.primitives import Messenger
 from numpyro.distributions.distribution import (
     ExpandedDistribution,
     Independent,
@@ -143,8 +145,29 @@ def _base_dist(fn: dist.Distribution) -> dist.Distribution:
     return fn
 
 
+def _setup_autoguide(guide: Callable, args: tuple, kwargs: dict) -> None:
+    """Run an uninitialised numpyro autoguide (``AutoNormal(model)``) once, concretely.
+
+    An autoguide traces the model on its first call and keeps that prototype; a first call
+    inside the abstract pass would keep tracers (``UnexpectedTracerError`` later).
+    """
+    while isinstance(guide, Messenger):  # handlers around it (substitute, seed, ...)
+        guide = guide.fn
+    if not isinstance(guide, AutoGuide) or guide.prototype_trace is not None:
+        return
+    if any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves((args, kwargs))):
+        raise ValueError(
+            f"The guide {type(guide).__name__} is not initialised yet and the model arguments "
+            "are traced (inside jax.jit or jax.vmap), so it cannot trace the model now. Call "
+            "it once outside: numpyro.handlers.seed(guide, 0)(*args), or svi.init(...)."
+        )
+    handlers.block(handlers.seed(guide, rng_seed=0))(*args, **kwargs)
+
+
 def _abstract_traces(model: Callable, guide: Optional[Callable], args: tuple, kwargs: dict):
     """Trace the guide (if any), then the model on the guide's values, under eval_shape."""
+    if guide is not None:
+        _setup_autoguide(guide, args, kwargs)
     log: list[str] = []
     out: dict = {"guide": None}
     scans = ScanRecorder(handlers.seed(model, rng_seed=0))
