@@ -15,7 +15,8 @@ which is numpyro's finite-logit expression without its ``isfinite`` double ``whe
 
 A kernel is used only when ``type(fn)`` is exactly a registered class (a subclass may
 override ``log_prob``); ``Independent``, ``ExpandedDistribution`` and
-``MaskedDistribution`` (``fn.mask(...)``) are unwrapped as numpyro does; anything else is ``fn.log_prob``.
+``MaskedDistribution`` (``fn.mask(...)``) are unwrapped as numpyro does; anything else
+is ``fn.log_prob``.
 ``validate_args`` keeps numpyro's meaning (``-inf`` outside the support). Values and
 gradients equal numpyro's to float rounding (``tests/trace/test_kernels.py``). Outside
 numpyro's parameter constraints the kernels never turn NaN into a number: a NaN or

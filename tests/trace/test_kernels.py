@@ -24,7 +24,8 @@ PARAM, VALUE, C = (3, 1, 4), (2, 1, 1, 4), 5  # broadcast (2, 3, 1, 4)
 def _draw(rng, name):
     """(distribution constructor of jnp params, params, value, value is continuous)."""
     u = lambda shape=PARAM: rng.uniform(size=shape)  # noqa: E731
-    logits = rng.uniform(-200, 200, PARAM) * (rng.uniform(size=PARAM) < 0.5) + rng.normal(size=PARAM)
+    extreme = rng.uniform(size=PARAM) < 0.5  # |l| up to 200 in about half the entries
+    logits = rng.uniform(-200, 200, PARAM) * extreme + rng.normal(size=PARAM)
     probs = np.where(u() < 0.1, np.round(u()), u())  # some exact 0 and 1
     bits = (u(VALUE) < 0.5).astype(float)
     n, k = rng.integers(5, 11, PARAM).astype(float), rng.integers(0, 6, VALUE).astype(float)
