@@ -46,6 +46,7 @@ from numpyro.ops.pytree import PytreeTrace
 from numpyro.primitives import Messenger
 
 from ._enumerate import enumerated_value
+from ._kernels import log_density
 from ._mp_sample import move_axis
 from ._scan_structure import SUPPORTED, ChainSpec, ScanInfo
 from ._structure import ModelStructure
@@ -148,7 +149,7 @@ class _StepSampler(Messenger):
             value = fn.expand(shape).sample(self.key)
         if not fn.has_rsample:  # the score function instead of a pathwise gradient
             value = jax.lax.stop_gradient(value)
-        grid = fn.log_prob(value)
+        grid = log_density(fn, value)
         drawn, lq = grid, grid
         if axes:
             fresh = own.d_prev - 1
