@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import numpyro.distributions as dist
 from numpyro.primitives import Messenger
 
+from ._kernels import log_density
+
 if TYPE_CHECKING:
     from ._structure import SiteInfo
 
@@ -77,7 +79,7 @@ class BlockSum(dist.Distribution):
         return self.base.sample(key, sample_shape)
 
     def log_prob(self, value) -> jax.Array:
-        return block_reduce(jnp.sum, self.base.log_prob(value), self.dims)
+        return block_reduce(jnp.sum, log_density(self.base, value), self.dims)
 
 
 def block_reduce(op: Callable, x: jax.Array, dims: tuple[int, ...]) -> jax.Array:

@@ -42,6 +42,7 @@ from numpyro import handlers
 from numpyro.primitives import Messenger
 
 from ._axes import read_axes
+from ._kernels import log_density
 from ._structure import ModelStructure
 
 
@@ -161,11 +162,11 @@ class MPSampler(Messenger):
                                                               - len(fn.batch_shape)))
         if not fn.has_rsample:  # no pathwise gradient: the score function instead
             value = jax.lax.stop_gradient(value)
-            self.draw_log_q[name] = jnp.sum(drawn_from.log_prob(value))
+            self.draw_log_q[name] = jnp.sum(log_density(drawn_from, value))
         if parents:
             lq = self._mixture_log_q(drawn_from, value, name, ne)
         else:
-            lq = fn.log_prob(value)
+            lq = log_density(fn, value)
         msg["value"] = value
         self.values[name] = value
         self.log_q[name] = lq
@@ -228,6 +229,6 @@ class MPSampler(Messenger):
         """``log q_mix(z^k) = logsumexp_k' log q(z^k | t_k') - log K``."""
         d = self._dim(name)
         # q(z^k | t_k') for all k, k': the draws on a fresh axis left of this site's
-        lq = fn.log_prob(move_axis(value, d, d - 1, ne))
+        lq = log_density(fn, move_axis(value, d, d - 1, ne))
         lq = logsumexp(lq, axis=d, keepdims=True) - math.log(self.sizes[name])
         return jnp.squeeze(move_axis(lq, d - 1, d, 0), axis=d - 1)

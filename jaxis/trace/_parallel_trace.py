@@ -17,6 +17,7 @@ from numpyro import handlers
 from ._broadcast import broadcast_errors, logging_sites
 from ._blocks import BlockSum, block_reduce, sum_blocks
 from ._enumerate import EnumerateSites
+from ._kernels import log_density
 from ._mp_sample import MPSampler, score_term
 from ._scan import ScanSampler
 from ._structure import ModelStructure
@@ -45,7 +46,7 @@ def site_log_prob(site: dict) -> jax.Array:
     """
     fn = site["fn"]
     base = fn.base if isinstance(fn, BlockSum) else fn
-    lp = base.log_prob(site["value"])
+    lp = log_density(base, site["value"])
     value = jnp.asarray(site["value"])
     if site["is_observed"] and jnp.issubdtype(value.dtype, jnp.inexact):
         event = tuple(range(value.ndim - len(base.event_shape), value.ndim))

@@ -36,6 +36,7 @@ from jax.scipy.special import logsumexp
 from numpyro.primitives import Messenger
 
 from ._enumerate import enumerated_value
+from ._kernels import log_density
 from ._mp_sample import move_axis
 from ._scan_structure import SUPPORTED, ScanInfo
 
@@ -141,7 +142,7 @@ class StepSampler(Messenger):
             value = fn.expand(shape).sample(self.key)
         if not fn.has_rsample:  # the score function instead of a pathwise gradient
             value = jax.lax.stop_gradient(value)
-        grid = fn.log_prob(value)
+        grid = log_density(fn, value)
         drawn, lq = grid, grid
         if axes:
             fresh = own.d_prev - 1
