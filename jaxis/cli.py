@@ -80,8 +80,8 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .experiments import format_table, run_experiment, save_result
 
     start = time.perf_counter()
-    _use_compilation_cache()
     cfg = load_config(args.config, args.overrides)
+    _use_compilation_cache()
     result = run_experiment(
         cfg, progress=not args.no_progress, command=shlex.join(["jaxis", *argv])
     )

@@ -6,6 +6,9 @@ tests that check float32 behaviour use the ``float32`` fixture (``jax.enable_x64
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# ``jaxis run`` turns on JAX's persistent compilation cache for the whole process; the tests
+# call it in-process, so keep the cache off: every later test would write its executables.
+os.environ["JAXIS_CACHE_DIR"] = ""
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
@@ -22,13 +25,12 @@ def float32():
 
 
 @pytest.fixture
-def tiny_yaml(tmp_path, monkeypatch):
+def tiny_yaml(tmp_path):
     """The tiny experiment config (``tests/experiments/tiny.py``) as a YAML file."""
     import yaml
 
     from tests.experiments.tiny import TINY
 
-    monkeypatch.setenv("JAXIS_CACHE_DIR", "")  # keep the user's cache out of the tests
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(TINY))
     return path

@@ -2,6 +2,7 @@
 import json
 import re
 
+import jax
 import pytest
 
 from jaxis.cli import main
@@ -44,8 +45,10 @@ def test_list_names_every_model_and_shipped_config(capsys, monkeypatch, tmp_path
     (["run", "--set", "model=chimps"], "unknown model 'chimps'"),
     (["run", "--set", "methods=[nested_sampling]"], "the runner measures mp_is, global_is"),
 ])
-def test_bad_input_is_one_message_and_exit_status_2(argv, message, capsys):
+def test_bad_input_is_one_message_and_exit_status_2(argv, message, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("JAXIS_CACHE_DIR", str(tmp_path / "cache"))
     assert main(argv) == 2
+    assert not jax.config.jax_compilation_cache_dir  # a rejected config changes no JAX setting
     err = capsys.readouterr().err
     assert err.startswith("jaxis: error: ") and message in err and "Traceback" not in err
 
