@@ -34,3 +34,15 @@ def tiny_yaml(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(TINY))
     return path
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fresh_jax_caches():
+    """Drop JAX's compiled executables after each test module.
+
+    One pytest process compiles hundreds of programs; kept alive, their memory grew until
+    XLA aborted inside a later compilation (seen twice at the same late test, never when
+    that test runs alone).
+    """
+    yield
+    jax.clear_caches()
