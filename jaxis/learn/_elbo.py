@@ -60,12 +60,7 @@ class MPELBO(_ISBound):
 
     Example:
         >>> import jax, jax.numpy as jnp, numpyro, numpyro.distributions as dist, jaxis
-        >>> from jaxis.models.gaussian_hierarchy import model  # mu -> theta[g] -> obs[g, n]
-        >>> def guide(obs):
-        ...     loc = numpyro.param("loc", 0.0)
-        ...     numpyro.sample("mu", dist.Normal(loc, 1.0))
-        ...     with numpyro.plate("groups", obs.shape[0], dim=-2):
-        ...         numpyro.sample("theta", dist.Normal(loc, 1.0))
+        >>> from jaxis.models.gaussian_hierarchy import model, guide  # guide: mu, theta ~ N(loc, 1)
         >>> y = jnp.array([[0.3, -0.1, 0.5], [1.1, 0.9, 1.4]])  # 2 groups x 3 observations
         >>> loss_fn = lambda params: jaxis.MPELBO(K=5).loss(
         ...     jax.random.PRNGKey(0), params, model, guide, y)       # -log P_MP, one run
@@ -99,12 +94,7 @@ class IWELBO(_ISBound):
 
     Example:
         >>> import jax, jax.numpy as jnp, numpyro, numpyro.distributions as dist, jaxis
-        >>> from jaxis.models.gaussian_hierarchy import model  # mu -> theta[g] -> obs[g, n]
-        >>> def guide(obs):
-        ...     loc = numpyro.param("loc", 0.0)
-        ...     numpyro.sample("mu", dist.Normal(loc, 1.0))
-        ...     with numpyro.plate("groups", obs.shape[0], dim=-2):
-        ...         numpyro.sample("theta", dist.Normal(loc, 1.0))
+        >>> from jaxis.models.gaussian_hierarchy import model, guide  # guide: mu, theta ~ N(loc, 1)
         >>> y = jnp.array([[0.3, -0.1, 0.5], [1.1, 0.9, 1.4]])  # 2 groups x 3 observations
         >>> loss = jaxis.IWELBO(K=100).loss(jax.random.PRNGKey(0), {"loc": 0.0}, model, guide, y)
         >>> loss.shape, bool(jnp.isfinite(loss))           # -log of a lower bound on p(y)

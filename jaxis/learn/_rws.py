@@ -26,12 +26,7 @@ model and guide receives the sum of the two updates.
 Example (numpyro's SVI loop trains the guide; MP IS then uses it at a larger K):
     >>> import jax, jax.numpy as jnp, numpyro, numpyro.distributions as dist, optax, jaxis
     >>> from numpyro.infer import SVI
-    >>> from jaxis.models.gaussian_hierarchy import model  # mu -> theta[g] -> obs[g, n]
-    >>> def guide(obs):
-    ...     loc = numpyro.param("loc", 0.0)
-    ...     numpyro.sample("mu", dist.Normal(loc, 1.0))
-    ...     with numpyro.plate("groups", obs.shape[0], dim=-2):
-    ...         numpyro.sample("theta", dist.Normal(loc, 1.0))
+    >>> from jaxis.models.gaussian_hierarchy import model, guide  # guide: mu, theta ~ N(loc, 1)
     >>> y = jnp.array([[0.3, -0.1, 0.5], [1.1, 0.9, 1.4]])  # 2 groups x 3 observations
     >>> svi = SVI(model, guide, optax.adam(0.1), loss=jaxis.MPRWS(K=10))
     >>> res = svi.run(jax.random.PRNGKey(0), 20, y, progress_bar=False)

@@ -45,6 +45,17 @@ def model(obs: jax.Array, *, scales: Scales = Scales()):
             numpyro.sample("obs", dist.Normal(theta, scales.y), obs=obs)
 
 
+def guide(obs: jax.Array, *, scales: Scales = Scales()):
+    """A one-parameter proposal for :func:`model`: ``mu`` and every ``theta`` ~ N(loc, 1).
+
+    The smallest learnable guide (param ``loc``); the SVI-loss examples train it.
+    """
+    loc = numpyro.param("loc", 0.0)
+    numpyro.sample("mu", dist.Normal(loc, 1.0))
+    with numpyro.plate("groups", obs.shape[0], dim=PLATES["groups"]):
+        numpyro.sample("theta", dist.Normal(loc, 1.0))
+
+
 def _joint_cov(shape, scales: Scales):
     G, N = shape
     groups = jnp.repeat(jnp.arange(G), N)
