@@ -2,7 +2,8 @@
 
 ``results.json`` holds the config, the environment (package/JAX/numpyro versions, device,
 date, command), the data description, the exact and published evidence where known,
-every row's per-run values with their mean and standard error, and which figure plots
+every row's per-run values with their mean and standard error, every learning row's
+values per evaluation point (mean, standard error, every run), and which figure plots
 what. Non-finite numbers are written as ``null``. An existing folder is never reused:
 ``results/chimp`` becomes ``results/chimp-1``, ``results/chimp-2``, ... The folder appears
 complete or not at all: everything is written into a hidden staging folder beside it
