@@ -3,7 +3,8 @@
 A config names a model and its data, the sample counts ``K`` for MP IS and for global IS,
 the number of repeated runs (for standard errors), the posterior samples to draw, the seed,
 the methods to run and the output folder; an optional ``learning`` section
-(:class:`LearningConfig`) trains proposals (the paper's Figure 3). ``configs/*.yaml`` in the repository hold one per
+(:class:`LearningConfig`) trains proposals (the paper's Figure 3). ``configs/*.yaml`` in the
+repository hold one per
 experiment; :data:`DEFAULT_CONFIG` (synthetic chimpanzee-structured data, a few ``K``,
 well under a minute) ships inside the package.
 

@@ -5,6 +5,8 @@ For every method of the config and every K of its list, one :class:`~._measure.R
 posterior means, ESS, warm wall time per run), compile time and peak memory. A tqdm bar
 counts the runs. The keys of a row depend only on the seed, the method and K, so the same
 config gives the same numbers, and a row does not change when other K are added.
+With a ``learning`` section, each learning method is then compiled (all before any run) and
+trained at each learning rate (:mod:`._learning`): one learning row per (method, lr).
 
 Example (about a minute: the built-in demo)::
 
@@ -170,9 +172,9 @@ def run_experiment(
     except KeyboardInterrupt:
         done = ", ".join([f"{row.label} K={row.K}" for row in rows]
                          + [row.label for row in learned]) or "none"
+        planned = len(plan) + (len(learning.methods) * len(learning.lrs) if learning else 0)
         raise KeyboardInterrupt(
-            f"interrupted {stage}; {len(rows) + len(learned)} of "
-            f"{len(plan) + len(compiled) * len(learning.lrs if learning else ())} rows were "
+            f"interrupted {stage}; {len(rows) + len(learned)} of {planned} rows were "
             f"complete ({done})"
         ) from None
     return ExperimentResult(
