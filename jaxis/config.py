@@ -4,9 +4,8 @@ A config names a model and its data, the sample counts ``K`` for MP IS and for g
 the number of repeated runs (for standard errors), the posterior samples to draw, the seed,
 the methods to run and the output folder; an optional ``learning`` section
 (:class:`LearningConfig`) trains proposals (the paper's Figure 3). ``configs/*.yaml`` in the
-repository hold one per
-experiment; :data:`DEFAULT_CONFIG` (synthetic chimpanzee-structured data, a few ``K``,
-well under a minute) ships inside the package.
+repository hold one per experiment; :data:`DEFAULT_CONFIG` (synthetic chimpanzee-structured
+data, a few ``K``, well under a minute) ships inside the package.
 
 Every problem is a ``ValueError`` naming the key and the fix: a method the runner cannot
 run, a data file that is missing, unreadable or lacks an array. Overrides use the CLI's
