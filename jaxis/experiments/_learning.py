@@ -173,7 +173,7 @@ def measure_learning(cfg: Config, data: ExperimentData, method: str, lr: float,
     """Train ``method`` at ``lr`` once per key of ``keys`` (``(num_runs, 2)``)."""
     learning, batch = cfg.learning, compiled.batch
     num_chunks = learning.num_iterations // learning.eval_every
-    lr = jnp.asarray(lr, jnp.result_type(float))
+    rate = jnp.asarray(lr, jnp.result_type(float))
     evals, finals, times = [], [], np.zeros(num_chunks)
     for lo in range(0, len(keys), batch):
         run_keys = keys[lo:lo + batch]
@@ -181,7 +181,7 @@ def measure_learning(cfg: Config, data: ExperimentData, method: str, lr: float,
             run_keys = jnp.concatenate([run_keys, keys[: batch - len(run_keys)]])
         k_init, k_eval, k_final = (jax.vmap(lambda k, i=i: jax.random.fold_in(k, i))(run_keys)
                                    for i in range(3))
-        states, params = compiled.init(k_init, lr, data.train)
+        states, params = compiled.init(k_init, rate, data.train)
         points = [compiled.evaluate(k_eval, params, data.train, data.all)]
         for c in range(num_chunks):
             start = time.perf_counter()
@@ -200,7 +200,7 @@ def measure_learning(cfg: Config, data: ExperimentData, method: str, lr: float,
     per_iteration = times / (learning.eval_every * runs_timed)  # per run, per iteration
     return LearningRow(
         method=method,
-        lr=float(lr),
+        lr=lr,
         K=learning.K,
         iterations=np.arange(num_chunks + 1) * learning.eval_every,
         elbo=ev["elbo"],
