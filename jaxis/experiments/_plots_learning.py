@@ -85,10 +85,10 @@ def save_learning_plots(result: ExperimentResult, folder: Path) -> list[Path]:
     for name, metric, x in LEARNING_FIGURES:
         if all(getattr(r, metric) is None for r in result.learning):
             continue
-        fig = Figure(figsize=(4.5 * len(lrs), 4))
+        fig = Figure(figsize=(max(6.5, 4.5 * len(lrs)), 4.2))
         for lr, ax in zip(lrs, np.atleast_1d(fig.subplots(1, len(lrs), sharey=True))):
             plot_learning(result, metric, x, lr, ax)
-        fig.suptitle(f"{result.config.model}: {_Y_LABELS[metric]} vs {x}")
+        fig.suptitle(f"{result.config.model}: {_Y_LABELS[metric]} vs {x}", fontsize="medium")
         fig.tight_layout()
         fig.savefig(folder / name, dpi=110)
         paths.append(folder / name)
