@@ -2,7 +2,8 @@
 
 Run as ``python -m tests.sharded_runs OUT_DIR`` with
 ``XLA_FLAGS=--xla_force_host_platform_device_count=8`` set before JAX starts (the flag is
-read once, so the test runs this in a subprocess). float64, as the rest of the suite, so
+read once, so the test runs this in a subprocess). ``wide`` and ``wide_data`` are also
+the model of ``benchmarks/bench_sharding.py``. float64, as the rest of the suite, so
 that "equal" can mean equal to float64 rounding. Writes ``OUT_DIR/results.npz`` (every
 query of both runs of each case) and ``OUT_DIR/facts.json`` (shardings of the outputs,
 collectives in the compiled code, the messages of the misfits).
@@ -12,17 +13,14 @@ import json
 import sys
 
 import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
 
-jax.config.update("jax_enable_x64", True)
-
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import numpyro  # noqa: E402
-import numpyro.distributions as dist  # noqa: E402
-
-import jaxis  # noqa: E402
-from jaxis.datasets import synthetic_chimpanzees  # noqa: E402
-from jaxis.models import chimpanzees as cm  # noqa: E402
+import jaxis
+from jaxis.datasets import synthetic_chimpanzees
+from jaxis.models import chimpanzees as cm
 
 GROUPS, PER_GROUP = 800, 125  # N = 10^5 observations
 
@@ -86,6 +84,7 @@ def misfit(model, K, args, mesh, shard_plate=None) -> str:
 
 
 def main(out_dir: str) -> None:
+    jax.config.update("jax_enable_x64", True)
     devices = jax.devices()
     assert len(devices) == 8, devices
     facts, results = {"devices": len(devices)}, {}
