@@ -17,10 +17,7 @@ from types import SimpleNamespace
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
-import numpyro.distributions as dist
 import pytest
-from numpyro.contrib.control_flow import scan
 
 import jaxis
 from jaxis._sharding import PlateSharding, choose_plate
@@ -97,11 +94,17 @@ def _stub(n: int, plate=None) -> PlateSharding:
     return PlateSharding(SimpleNamespace(size=n), plate)
 
 
+def _graph(model, guide, args):
+    """The factor graph of a run, traced but not compiled."""
+    run = jaxis.mpis(model, guide, K=2, check_memory=False)
+    return run.lower(jax.random.PRNGKey(0), *args).out_info.graph
+
+
 @pytest.fixture(scope="module")
 def chimp_graph():
     t = synthetic_chimpanzees(jax.random.PRNGKey(1)).train
     args = (t["condition"], t["prosoc_left"], t["obs"])
-    return jaxis.mpis(cm.model, cm.guide, K=2)(jax.random.PRNGKey(0), *args).graph
+    return _graph(cm.model, cm.guide, args)
 
 
 @pytest.mark.parametrize("n, plate", [(1, "actors"), (2, "blocks"), (3, "blocks"),
@@ -120,14 +123,7 @@ def test_a_named_plate_is_taken(chimp_graph):
 
 
 def test_a_scan_time_axis_is_never_split():
-    def chain(y):
-        def step(x_prev, y_t):
-            x = numpyro.sample("x", dist.Normal(0.9 * x_prev, 1.0))
-            numpyro.sample("y", dist.Normal(x, 1.0), obs=y_t)
-            return x, None
-        scan(step, 0.0, y)
-
-    graph = jaxis.mpis(chain, K=3)(jax.random.PRNGKey(0), jnp.zeros(4)).graph
+    graph = _graph(tm.markov_chain, None, (jnp.zeros(4),))
     (time,) = [c.plate for c in graph.chains]
     assert choose_plate(graph, _stub(1)) is None
     with pytest.raises(ValueError, match="no plate of the model has a multiple of 2"):
