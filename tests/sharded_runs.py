@@ -5,7 +5,7 @@ Run as ``python -m tests.sharded_runs OUT_DIR`` with
 read once, so the test runs this in a subprocess). ``wide`` and ``wide_data`` are also
 the model of ``benchmarks/bench_sharding.py``. float64, as the rest of the suite, so
 that "equal" can mean equal to float64 rounding. Writes ``OUT_DIR/results.npz`` (every
-query of both runs of each case) and ``OUT_DIR/facts.json`` (shardings of the outputs,
+query of both runs of each case; the MP bound with and without the mesh) and ``OUT_DIR/facts.json`` (shardings of the outputs,
 collectives in the compiled code, the messages of the misfits).
 """
 import functools
@@ -55,9 +55,11 @@ def queries(mpt, first: str, every: bool) -> dict:
 
 
 def compare(name, model, guide, K, args, mesh, facts, results, every=True):
+    """Both runs with the same key; ``every=False``: log Z and marginals only, and no
+    memory check (its compilations are the slow part of the chimpanzee model)."""
     key = jax.random.PRNGKey(0)
-    one = jaxis.mpis(model, guide, K=K)(key, *args)
-    split = jaxis.mpis(model, guide, K=K, mesh=mesh)(key, *args)
+    one = jaxis.mpis(model, guide, K=K, check_memory=every)(key, *args)
+    split = jaxis.mpis(model, guide, K=K, mesh=mesh, check_memory=every)(key, *args)
     first = split.graph.latents[0].name
     for tag, mpt in (("one", one), ("split", split)):
         for k, v in queries(mpt, first, every).items():
@@ -72,6 +74,20 @@ def compare(name, model, guide, K, args, mesh, facts, results, every=True):
         "shapes": [list(x.shape) for x in split.log_factors],
         "log_evidence_all_reduce": "all-reduce" in log_ev,
     }
+
+
+def learning(mesh, results) -> None:
+    """The MP bound's value and gradient, one device and split."""
+    from jaxis.models import gaussian_hierarchy as gh
+
+    y = jax.random.normal(jax.random.PRNGKey(3), (8, 3)) + 1.0  # 8 groups
+    key = jax.random.PRNGKey(0)
+    for tag, m in (("one", None), ("split", mesh)):
+        bound = jax.jit(jax.value_and_grad(lambda p: jaxis.MPELBO(K=4, mesh=m).loss(
+            key, p, gh.model, gh.guide, y)))
+        loss, grad = bound({"loc": 0.3})
+        results[f"learning/{tag}/mpelbo_loss"] = np.asarray(loss)
+        results[f"learning/{tag}/mpelbo_grad"] = np.asarray(grad["loc"])
 
 
 def misfit(model, K, args, mesh, shard_plate=None) -> str:
@@ -97,6 +113,7 @@ def main(out_dir: str) -> None:
     grid = jax.make_mesh((2, 3), ("a", "b"), devices=devices[:6])  # blocks: 6
     compare("chimpanzees", cm.model, cm.guide, 3, chimp, grid, facts, results, every=False)
 
+    learning(eight, results)
     facts["misfits"] = {
         "no_plate_divides": misfit(cm.model, 3, chimp, eight),
         "not_a_plate": misfit(cm.model, 3, chimp, grid, "trials"),

@@ -44,12 +44,15 @@ def eight_devices(tmp_path_factory):
     return facts, results
 
 
-@pytest.mark.parametrize("case", ["wide", "chimpanzees"])
+@pytest.mark.parametrize("case", ["wide", "chimpanzees", "learning"])
 def test_sharded_queries_equal_one_device(eight_devices, case):
     facts, results = eight_devices
     assert facts["devices"] == 8
     names = sorted(k.split("/", 2)[2] for k in results if k.startswith(f"{case}/one/"))
-    assert "log_z" in names and any(n.startswith("marginal_") for n in names)
+    if case == "learning":  # MPELBO(mesh=) on 8 groups
+        assert names == ["mpelbo_grad", "mpelbo_loss"], names
+    else:
+        assert "log_z" in names and any(n.startswith("marginal_") for n in names)
     if case == "wide":
         assert "moments" in names and any(n.startswith("draw_") for n in names)
     for name in names:
@@ -141,6 +144,13 @@ def test_bad_options_are_rejected_when_built():
         jaxis.mpis(tm.plated_hierarchy, K=3, mesh=jax.make_mesh((1,), ("d",)), shard_plate=1)
 
 
+def test_learners_reject_a_bad_mesh():
+    for build in (lambda: jaxis.MPELBO(K=3, mesh="gpu"), lambda: jaxis.MPRWS(K=3, mesh="gpu"),
+                  lambda: jaxis.qem(tm.plated_hierarchy, K=3, num_steps=2, lr=0.5, mesh="gpu")):
+        with pytest.raises(ValueError, match="mesh must be a jax.sharding.Mesh"):
+            build()
+
+
 def test_one_device_mesh_changes_nothing():
     y = jnp.array([[0.3, -0.2, 1.0], [1.5, 0.7, 1.1]])
     key = jax.random.PRNGKey(4)
@@ -150,3 +160,14 @@ def test_one_device_mesh_changes_nothing():
     np.testing.assert_allclose(jaxis.log_evidence(split), jaxis.log_evidence(one), rtol=RTOL)
     for name, m in jaxis.marginals(one).items():
         np.testing.assert_allclose(jaxis.marginals(split)[name], m, rtol=RTOL, atol=RTOL)
+
+
+def test_qem_with_a_one_device_mesh_changes_nothing():
+    y = jnp.array([[0.3, -0.2, 1.0], [1.5, 0.7, 1.1]])
+    key = jax.random.PRNGKey(2)
+    fit = lambda mesh: jaxis.qem(tm.plated_hierarchy, K=3, num_steps=2, lr=0.5,
+                                 num_prior_samples=50, mesh=mesh)(key, y)[0].params
+    one, split = fit(None), fit(jax.make_mesh((1,), ("data",)))
+    assert sorted(split) == sorted(one)
+    for name in one:
+        np.testing.assert_allclose(split[name], one[name], rtol=RTOL, atol=RTOL, err_msg=name)
