@@ -26,6 +26,7 @@ from numpyro import handlers
 from ._builders import cached_build
 from ._filter_jit import filter_jit
 from ._memory import RUNTIME_ALLOWANCE, budget_guard, compiled_peak, resolve_budget
+from ._sharding import choose_plate, plate_sharding, shard_arguments, shard_trace
 from .graph._graph import FactorGraph, build_graph, check_layout, to_compact
 from .trace._axes import distinct_sizes
 from .trace._enumerate import MODES as ENUMERATE_MODES
@@ -109,6 +110,8 @@ def mpis(
     params: Optional[dict] = None,
     enumerate: str = "auto",
     dedup_rows: bool = True,
+    mesh: Optional[jax.sharding.Mesh] = None,
+    shard_plate: Optional[str] = None,
 ) -> Callable[..., MPTrace]:
     """Build ``run(rng_key, *args, **kwargs) -> MPTrace`` for massively parallel IS.
 
@@ -141,6 +144,14 @@ def mpis(
             observed values' sufficient statistics instead (exact; Bernoulli, Binomial,
             Poisson, Normal, HalfNormal; see ``jaxis/trace/_row_stats.py``). ``False``
             evaluates every row.
+        mesh: a ``jax.sharding.Mesh``: one plate is split over all of its devices (sample
+            dims replicated) with JAX's sharding: the model's array arguments along that
+            plate, its log factors and samples, and the queries that contract them. By
+            default the plate covering the most work among those whose size the device
+            count divides; results equal the one-device run up to float rounding
+            (``jaxis/_sharding.py``). The memory check is per device.
+        shard_plate: the name of the plate to split (needs ``mesh``); a ``ValueError``
+            names it when the device count does not divide its size.
 
     Model arguments: array leaves (numpy or jax arrays, Python floats) are traced, so new
     data of the same shape reuse the compilation and ``run`` may be vmapped over datasets;
@@ -194,7 +205,8 @@ def mpis(
         raise ValueError(f"enumerate must be one of {ENUMERATE_MODES}, got {enumerate!r}.")
     if not isinstance(dedup_rows, bool):
         raise ValueError(f"dedup_rows must be True or False, got {dedup_rows!r}.")
-    options = (enumerate, memory_budget, check_memory, dedup_rows)
+    sharding = plate_sharding(mesh, shard_plate)
+    options = (enumerate, memory_budget, check_memory, dedup_rows, sharding)
     if params is not None:  # a fresh substituted model: nothing to share
         return _make(model, guide, K, *options)
     return cached_build(model, ("mpis", guide, K, *options),
@@ -202,13 +214,13 @@ def mpis(
 
 
 def _make(model, guide, K: int, enumerate: str, memory_budget, check_memory: bool,
-          dedup_rows: bool):
+          dedup_rows: bool, sharding):
     if not check_memory:
-        return _build(model, guide, K, enumerate, None, dedup_rows)
-    relower = lambda k, key, a, kw: _build(model, guide, k, enumerate, None,
-                                           dedup_rows).lower(key, *a, **kw)
+        return _build(model, guide, K, enumerate, None, dedup_rows, sharding)
+    relower = lambda k, key, a, kw: _build(model, guide, k, enumerate, None, dedup_rows,
+                                           sharding).lower(key, *a, **kw)
     guard = budget_guard("MP IS", K, memory_budget, mp_peak, relower)
-    return _build(model, guide, K, enumerate, guard, dedup_rows)
+    return _build(model, guide, K, enumerate, guard, dedup_rows, sharding)
 
 
 def mp_peak(lowered) -> int:
@@ -272,9 +284,10 @@ def _in_place(value: jax.Array, det) -> jax.Array:
     return jnp.reshape(value, shape[:len(shape) - e] + (1,) * e + shape[len(shape) - e:])
 
 
-def _build(model, guide, K: int, enumerate: str, guard,
-           dedup_rows: bool = False) -> Callable[..., MPTrace]:
-    """The jitted run (with ``guard`` checking each new signature, or none)."""
+def _build(model, guide, K: int, enumerate: str, guard, dedup_rows: bool = False,
+           sharding=None) -> Callable[..., MPTrace]:
+    """The jitted run (with ``guard`` checking each new signature, or none), split over
+    ``sharding``'s mesh (:mod:`jaxis._sharding`) if given."""
 
     def structure_of(args, kwargs):
         return model_structure(model, guide, args, kwargs, K, enumerate)
@@ -282,6 +295,9 @@ def _build(model, guide, K: int, enumerate: str, guard,
     def run(rng_key, *args, **kwargs) -> MPTrace:
         structure = structure_of(args, kwargs)
         graph = structure_graph(model, guide, structure, K, args, kwargs)
+        plate = None if sharding is None else choose_plate(graph, sharding)
+        if plate is not None:
+            args, kwargs = shard_arguments((args, kwargs), graph, sharding, plate)
         pt = parallel_trace(rng_key, model, guide, sizes=structure.sizes(K),
                             structure=structure, args=args, kwargs=kwargs,
                             dedup_rows=dedup_rows)
@@ -302,6 +318,7 @@ def _build(model, guide, K: int, enumerate: str, guard,
         for lat in graph.latents:
             shape = (lat.size,) + lat.batch_shape + lat.event_shape
             samples[lat.name] = jnp.reshape(pt.values[lat.name], shape)
-        return MPTrace(samples, log_factors, dets, pt.perms, graph, pt.score)
+        mpt = MPTrace(samples, log_factors, dets, pt.perms, graph, pt.score)
+        return mpt if plate is None else shard_trace(mpt, sharding, plate)
 
     return filter_jit(run, precheck=structure_of, guard=guard, model=model)

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 from numpyro import handlers
+from numpyro.contrib.control_flow import scan
 
 
 def explaining_away(x=2.0):
@@ -134,3 +135,12 @@ CASES = {
     "nested_latents": (nested_latents, None, (jnp.array([[0.2, 0.9], [-0.4, 1.5]]),), 3),
     "sibling_plates": (sibling_plates, None, (jnp.array([0.4, 1.3]), jnp.array([1.0, -0.5, 0.2])), 3),
 }
+
+
+def markov_chain(y):
+    """A scan: x_t ~ N(0.9 x_{t-1}, 1) -> y_t (one latent per step, a Markov chain)."""
+    def step(x_prev, y_t):
+        x = numpyro.sample("x", dist.Normal(0.9 * x_prev, 1.0))
+        numpyro.sample("y", dist.Normal(x, 1.0), obs=y_t)
+        return x, None
+    scan(step, 0.0, y)

@@ -22,11 +22,14 @@ Example (runnable versions in :class:`MPELBO` and :class:`IWELBO`)::
 """
 from __future__ import annotations
 
+from typing import Callable, Optional
+
 import jax
 from numpyro import handlers
 from numpyro.infer.elbo import ELBO
 
 from .._mpis import _check_K, mpis
+from .._sharding import plate_sharding
 from ..trace._global_is import global_is
 
 __all__ = ["MPELBO", "IWELBO"]
@@ -52,11 +55,26 @@ class _ISBound(ELBO):
         return f"{type(self).__name__}(K={self.K})"
 
 
-class MPELBO(_ISBound):
+class _MPBound(_ISBound):
+    """A bound from one :func:`jaxis.mpis` run per step; ``mesh`` (a
+    ``jax.sharding.Mesh``) splits a plate of each run over its devices, as in ``mpis``."""
+
+    def __init__(self, K: int, *, mesh: Optional[jax.sharding.Mesh] = None):
+        super().__init__(K)
+        plate_sharding(mesh, None)  # a ValueError naming mesh= if it is not a Mesh
+        self.mesh = mesh
+
+    def _mp_run(self, model: Callable, guide: Callable) -> Callable:
+        return mpis(model, guide, K=self.K, check_memory=False, mesh=self.mesh)
+
+
+class MPELBO(_MPBound):
     """``-E_q log P_MP`` with K samples per latent: the MP bound as an SVI loss.
 
     ``log P_MP`` is the log of the MP estimate of ``p(x)`` from one :func:`jaxis.mpis` run
     of the guide (K samples per latent, all K^n combinations); each SVI step uses one run.
+    ``MPELBO(K, mesh=mesh)`` splits a plate of each run over a device mesh (``mpis``'s
+    ``mesh=``).
 
     Example:
         >>> import jax, jax.numpy as jnp, numpyro, numpyro.distributions as dist, jaxis
@@ -79,7 +97,7 @@ class MPELBO(_ISBound):
     def _log_z_hat(self, model, guide, rng_key, args, kwargs):
         from ..queries._moments import log_evidence  # queries build on the MP trace
 
-        mpt = mpis(model, guide, K=self.K, check_memory=False)(rng_key, *args, **kwargs)
+        mpt = self._mp_run(model, guide)(rng_key, *args, **kwargs)
         # log_evidence carries the score of discrete draws for d Z-hat; the bound needs
         # d log Z-hat + log Z-hat * dL instead (the same term, weighted by the value)
         lz = log_evidence(mpt) - mpt.score

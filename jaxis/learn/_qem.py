@@ -45,6 +45,7 @@ from numpyro import handlers
 
 from .._filter_jit import filter_jit
 from .._mpis import _check_K, mpis
+from .._sharding import plate_sharding
 from ._qem_families import Family, family_of
 
 __all__ = ["QEMGuide", "QEMInfo", "QEMState", "build_qem_step", "qem", "qem_guide", "qem_init"]
@@ -197,10 +198,12 @@ def _unflat(spec: SiteSpec, flat: jax.Array, like: tuple) -> tuple:
     return tuple(p.reshape(m.shape) for p, m in zip(parts, like))
 
 
-def build_qem_step(model: Callable, guide: QEMGuide, K: int, lr: float) -> Callable:
+def build_qem_step(model: Callable, guide: QEMGuide, K: int, lr: float,
+                   mesh: Optional[jax.sharding.Mesh] = None) -> Callable:
     """``step(rng_key, state, *args, **kwargs) -> (state, QEMInfo)``: one QEM update.
 
-    Jittable and vmappable (not jitted for you). A step whose MP run gives
+    Jittable and vmappable (not jitted for you); ``mesh`` splits a plate of each MP run
+    over its devices (``mpis``'s ``mesh=``). A step whose MP run gives
     ``log P_MP = -inf`` (data impossible under every sample) has NaN moments, and the
     state becomes NaN: nothing is silently repaired.
     """
@@ -208,7 +211,7 @@ def build_qem_step(model: Callable, guide: QEMGuide, K: int, lr: float) -> Calla
 
     def step(rng_key, state: QEMState, *args, **kwargs):
         specs = guide.sites(*args, **kwargs)
-        mpt = mpis(model, guide, K=K, params=state.params, check_memory=False)(
+        mpt = mpis(model, guide, K=K, params=state.params, check_memory=False, mesh=mesh)(
             rng_key, *args, **kwargs)
         est = moments(mpt, {s.name: (s.name, _flat_stats(s, state.moments[s.name]))
                             for s in specs})
@@ -237,8 +240,8 @@ def _resolve_guide(model: Callable, guide, enumerate_discrete: bool) -> QEMGuide
 
 
 def qem(model: Callable, guide: Optional[QEMGuide] = None, *, K: int, num_steps: int,
-        lr: float, num_prior_samples: int = 1000,
-        enumerate_discrete: bool = False) -> Callable:
+        lr: float, num_prior_samples: int = 1000, enumerate_discrete: bool = False,
+        mesh: Optional[jax.sharding.Mesh] = None) -> Callable:
     """Build ``run(rng_key, *args, **kwargs) -> (QEMState, QEMInfo)``: QEM for ``num_steps``.
 
     Args:
@@ -249,6 +252,8 @@ def qem(model: Callable, guide: Optional[QEMGuide] = None, *, K: int, num_steps:
         lr: the moving-average weight ``lr`` in ``(0, 1]``.
         num_prior_samples: prior draws that set ``m_0`` (the prior's moments).
         enumerate_discrete: leave discrete latents to exact enumeration.
+        mesh: a ``jax.sharding.Mesh``: each step's MP run splits a plate over its devices
+            (``mpis``'s ``mesh=``).
 
     Returns ``run``, jitted over the key and array arguments (vmappable over keys);
     ``info.log_evidence`` has shape ``(num_steps,)``: ``log P_MP`` at each step.
@@ -272,8 +277,9 @@ def qem(model: Callable, guide: Optional[QEMGuide] = None, *, K: int, num_steps:
     if not isinstance(lr, (int, float)) or not 0 < lr <= 1:
         raise ValueError(f"qem: lr must be a number in (0, 1] (the moving-average weight of "
                          f"each step's moments), got {lr!r}.")
+    plate_sharding(mesh, None)  # a ValueError naming mesh= if it is not a Mesh
     guide = _resolve_guide(model, guide, enumerate_discrete)
-    step = build_qem_step(model, guide, K, float(lr))
+    step = build_qem_step(model, guide, K, float(lr), mesh)
 
     def run(rng_key, *args, **kwargs):
         k_init, k_steps = jax.random.split(rng_key)

@@ -43,9 +43,8 @@ import jax.numpy as jnp
 from numpyro.distributions import Distribution
 from numpyro.primitives import Messenger
 
-from .._mpis import mpis
 from ..trace._global_is import global_is
-from ._elbo import _ISBound
+from ._elbo import _ISBound, _MPBound
 
 __all__ = ["RWS", "MPRWS"]
 
@@ -131,15 +130,14 @@ class RWS(_ISBound):
         return run(rng_key, *args, **kwargs).log_evidence()
 
 
-class MPRWS(_ISBound):
+class MPRWS(_MPBound):
     """Massively parallel reweighted wake-sleep with K samples per latent: value
     ``-log P-hat_MP``, gradient ``-d log P-hat_MP`` for model parameters and
-    ``-E_{MP post}[d log q_mix]`` for guide parameters."""
+    ``-E_{MP post}[d log q_mix]`` for guide parameters; ``mesh=`` as in ``mpis``."""
 
     can_infer_discrete = True  # discrete guide sites are learned: no reparameterisation
 
     def _log_z_hat(self, model, guide, rng_key, args, kwargs):
         from ..queries._moments import log_evidence  # queries build on the MP trace
 
-        mpt = mpis(model, wake_guide(guide), K=self.K, check_memory=False)
-        return log_evidence(mpt(rng_key, *args, **kwargs))
+        return log_evidence(self._mp_run(model, wake_guide(guide))(rng_key, *args, **kwargs))

@@ -5,7 +5,8 @@ moves log Z by far more than its Monte Carlo error. The estimator asks for
 ``precision=HIGHEST`` in every contraction; these tests read the ``dot_general``
 equations of the traced queries (forward and backward passes, through ``cond``,
 ``custom_vjp`` and ``scan``) and fail on any other precision, and check that on CPU the
-choice does not change the value (CPU float32 products are exact-rounded either way).
+choice does not change the value (CPU float32 products are exact-rounded either way), and
+that float64, when the caller turns it on, is kept end to end.
 """
 import jax
 import jax.numpy as jnp
@@ -17,6 +18,7 @@ from numpyro.contrib.control_flow import scan
 
 import jaxis
 from jaxis.contract import _log_z
+from tests import oracles
 from tests import tiny_models as tm
 
 HIGHEST = (jax.lax.Precision.HIGHEST, jax.lax.Precision.HIGHEST)
@@ -64,6 +66,8 @@ QUERIES = {
     "log_evidence": jaxis.log_evidence,
     "grad": jax.grad(lambda m: jaxis.log_evidence(m), allow_int=True),
     "marginals": jaxis.marginals,
+    "moments": lambda m: jaxis.moments(m, {s: lambda v: v**2 for s in m.samples}),
+    "joint_marginals": lambda m: jaxis.joint_marginals(m, m.graph.latents[-1].name).probs,
     "sample_posterior": lambda m: jaxis.sample_posterior(jax.random.PRNGKey(1), m, 5),
 }
 
@@ -96,3 +100,25 @@ def test_default_and_highest_agree_on_cpu(case, monkeypatch, float32):
     found = dot_precisions(jax.make_jaxpr(lambda f: jaxis.log_z(mpt.graph, f))(mpt.log_factors).jaxpr)
     assert found and all(p == (jax.lax.Precision.DEFAULT,) * 2 for p in found)
     np.testing.assert_allclose(default, highest, rtol=1e-6)
+
+
+def test_float64_opt_in_is_kept_end_to_end(float32):
+    """x64 turned on by the caller: every array of the run and of its queries is float64,
+    and log Z and the marginals match brute-force enumeration of the same samples to
+    float64 rounding, far below float32's resolution (eps 1.2e-7)."""
+    with jax.enable_x64(True):
+        y = jnp.array([[0.3, -0.2, 1.0], [1.5, 0.7, 1.1]], dtype=jnp.float64)
+        mpt = jaxis.mpis(tm.plated_hierarchy, K=3)(jax.random.PRNGKey(0), y)
+        log_z, marginals = jaxis.log_evidence(mpt), jaxis.marginals(mpt)
+        mean = jaxis.moments(mpt, {"theta": lambda v: v})["theta"]
+        arrays = [*mpt.log_factors, *mpt.samples.values(), log_z, mean, *marginals.values()]
+        assert all(x.dtype == jnp.float64 for x in arrays), [x.dtype for x in arrays]
+        batch = {l.name: l.batch_shape for l in mpt.graph.latents}
+        en = oracles.enumerate_mp(tm.plated_hierarchy, None, mpt.samples, batch, (y,),
+                                  perms=mpt.perms)
+        tol = 1e3 * np.finfo(np.float64).eps  # 2e-13
+        np.testing.assert_allclose(log_z, en.log_z, rtol=tol)
+        for lat in mpt.graph.latents:
+            np.testing.assert_allclose(
+                marginals[lat.name], oracles.marginal(en, lat.name, mpt.K, lat.batch_shape),
+                rtol=tol, atol=tol)

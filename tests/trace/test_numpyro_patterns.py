@@ -15,6 +15,7 @@ from numpyro.contrib.control_flow import scan
 from numpyro.infer import MCMC, NUTS
 
 import jaxis
+from tests import tiny_models as tm
 
 Z_SE = 4.0
 
@@ -77,18 +78,10 @@ def test_condition_on_part_of_a_scan_series_is_named(series):
         jaxis.mpis(ar1_partly_observed, K=3)(jax.random.PRNGKey(0), series)
 
 
-def _chain(y):
-    def step(x_prev, y_t):
-        x = numpyro.sample("x", dist.Normal(0.9 * x_prev, 1.0))
-        numpyro.sample("y", dist.Normal(x, 1.0), obs=y_t)
-        return x, None
-    scan(step, 0.0, y)
-
-
 @pytest.mark.parametrize("handler", ["mask", "scale"])
 def test_mask_or_scale_around_a_scan_is_rejected(handler):
     """Body sites are scored inside the scan: an outer handler would be silently lost."""
-    wrapped = (numpyro.handlers.mask(_chain, mask=False) if handler == "mask"
-               else numpyro.handlers.scale(_chain, scale=3.0))
+    wrapped = (numpyro.handlers.mask(tm.markov_chain, mask=False) if handler == "mask"
+               else numpyro.handlers.scale(tm.markov_chain, scale=3.0))
     with pytest.raises(ValueError, match=f"handlers.{handler} around a scan"):
         jaxis.mpis(wrapped, K=3)(jax.random.PRNGKey(0), jnp.arange(4.0))
