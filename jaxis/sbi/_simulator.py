@@ -73,7 +73,8 @@ def inspect_model(model: Callable, observed: str) -> ModelSites:
         )
     params = tuple(n for n, obs in found.items() if n != observed and not obs)
     if not params:
-        raise ValueError(f"model() has no latent sample site besides {observed!r}: nothing to infer.")
+        raise ValueError(
+            f"model() has no latent sample site besides {observed!r}: nothing to infer.")
     return ModelSites(observed, params, tuple(shapes[observed].shape))
 
 
@@ -94,7 +95,8 @@ def site_log_prob(site: dict) -> Array:
     return log_prob if site.get("scale") is None else site["scale"] * log_prob
 
 
-def prior_predictive(model: Callable, sites: ModelSites, rng_key: Array) -> tuple[dict, Array, dict]:
+def prior_predictive(model: Callable, sites: ModelSites,
+                     rng_key: Array) -> tuple[dict, Array, dict]:
     """One prior-predictive draw: ``(theta, x, u)`` with ``u_s = T_s^{-1}(theta_s)``."""
     trace = handlers.trace(handlers.seed(model, rng_key)).get_trace()
     theta = {n: trace[n]["value"] for n in sites.params}
@@ -102,7 +104,8 @@ def prior_predictive(model: Callable, sites: ModelSites, rng_key: Array) -> tupl
     return theta, trace[sites.observed]["value"], u
 
 
-def simulate_at(model: Callable, sites: ModelSites, rng_key: Array, u: dict) -> tuple[dict, Array, Array]:
+def simulate_at(model: Callable, sites: ModelSites, rng_key: Array,
+                u: dict) -> tuple[dict, Array, Array]:
     """Simulate at ``theta = T(u)``: ``(theta, x, log pi_u(u))`` (see the module docstring)."""
 
     def constrain(msg):

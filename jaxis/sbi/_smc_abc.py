@@ -85,9 +85,9 @@ def smc_abc(
         >>> def model(x=None):
         ...     theta = numpyro.sample("theta", dist.Normal(0.0, 1.0))
         ...     numpyro.sample("x", dist.Normal(theta, 0.5), obs=x)
-        >>> ws = smc_abc(jax.random.PRNGKey(0), model, 1.0, 3000, num_particles=100)
-        >>> ws.samples["theta"].shape, int(ws.num_simulations) <= 3000
-        ((100,), True)
+        >>> ws = smc_abc(jax.random.PRNGKey(0), model, 1.0, 1000, num_particles=50)
+        >>> ws.samples["theta"].shape, int(ws.num_simulations) <= 1000
+        ((50,), True)
     """
     budget = check_count(num_simulations, "num_simulations")
     if num_particles is None:
@@ -102,8 +102,18 @@ def smc_abc(
     if not kernel_scale > 0:
         raise ValueError(f"kernel_scale must be > 0, got {kernel_scale!r}.")
     batch = check_count(batch_size if batch_size is not None else num, "batch_size")
-    initial = min(max(check_count(initial_factor, "initial_factor") * num, num), max(budget // 2, num))
+    initial = check_count(initial_factor, "initial_factor") * num
+    initial = min(initial, max(budget // 2, num))  # sbibm's first-round size
+    chunk_size = check_count(chunk_size, "chunk_size")
     sites, make_distance = abc_setup(model, x_obs, observed, summary, distance)
+    return jax.jit(lambda key: _populations(key, model, sites, make_distance, budget, num,
+                                            alpha, kernel_scale, batch, initial,
+                                            chunk_size))(rng_key)
+
+
+def _populations(rng_key, model, sites, make_distance, budget, num, alpha, kernel_scale,
+                 batch, initial, chunk_size) -> ABCSamples:
+    """Generation 0 by rejection, then PMC generations until the budget is spent."""
 
     def simulate_prior(key):
         theta, x, u = prior_predictive(model, sites, key)
@@ -111,9 +121,10 @@ def smc_abc(
 
     k0, key = jax.random.split(rng_key)
     d, (theta, u), distance_fn = simulate_best(
-        k0, simulate_prior, make_distance, initial, num, check_count(chunk_size, "chunk_size"))
+        k0, simulate_prior, make_distance, initial, num, chunk_size)
     template = jax.eval_shape(lambda k: prior_predictive(model, sites, k)[2], k0)
-    unravel = ravel_pytree(jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), template))[1]
+    zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), template)
+    unravel = ravel_pytree(zeros)[1]
     simulate_batch = jax.vmap(lambda k, v: simulate_at(model, sites, k, unravel(v)))
     log_w = jnp.full((num,), -math.log(initial), d.dtype)
     state = (key, u, theta, log_w, d, jnp.max(d), jnp.asarray(initial), jnp.asarray(True))
