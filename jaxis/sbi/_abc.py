@@ -26,6 +26,7 @@ human Y chromosomes*, Mol. Biol. Evol. 16, 1791; Beaumont, Zhang, Balding (2002)
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable, Optional
 
@@ -39,7 +40,7 @@ from ._simulator import ModelSites, check_x_obs, inspect_model, prior_predictive
 Array = jax.Array
 Distance = Callable[[Array, Array], Array]
 
-__all__ = ["ABCSamples", "rejection_abc", "abc_setup", "simulate_best", "check_fraction"]
+__all__ = ["ABCSamples", "rejection_abc", "make_distance", "simulate_best", "check_fraction"]
 
 
 @jax.tree_util.register_pytree_node_class
@@ -76,25 +77,16 @@ def check_fraction(value: Any, name: str) -> float:
     return float(value)
 
 
-def abc_setup(model, x_obs, observed, summary, distance):
-    """Check the model and ``x_obs``; return ``(sites, make_distance)``.
-
-    ``make_distance(pilot_x)`` builds ``x (m, ...) -> d (m,)``; the default z-scores the
-    summaries by the standard deviation of the pilot simulations' summaries.
-    """
-    sites = inspect_model(model, observed)
-    x_obs = check_x_obs(x_obs, sites)
+def make_distance(pilot_x: Array, x_obs: Array, summary, distance) -> Callable[[Array], Array]:
+    """``x (m, ...) -> d (m,)``: the user's ``distance`` on summaries, or by default the
+    Euclidean distance of summaries z-scored by the pilot simulations' standard deviation."""
     summarize = jax.vmap(lambda x: jnp.ravel(summary(x) if summary is not None else x))
     s_obs = summarize(x_obs[None])[0]
-
-    def make_distance(pilot_x: Array) -> Callable[[Array], Array]:
-        if distance is not None:
-            return lambda x: jax.vmap(distance, (0, None))(summarize(x), s_obs)
-        scale = jnp.std(summarize(pilot_x), axis=0)
-        scale = jnp.where(scale == 0, 1.0, scale)  # NaN stays NaN
-        return lambda x: jnp.sqrt(jnp.sum(((summarize(x) - s_obs) / scale) ** 2, axis=-1))
-
-    return sites, make_distance
+    if distance is not None:
+        return lambda x: jax.vmap(distance, (0, None))(summarize(x), s_obs)
+    scale = jnp.std(summarize(pilot_x), axis=0)
+    scale = jnp.where(scale == 0, 1.0, scale)  # NaN stays NaN
+    return lambda x: jnp.sqrt(jnp.sum(((summarize(x) - s_obs) / scale) ** 2, axis=-1))
 
 
 def _merge(best, records, d, valid, num_keep):
@@ -166,7 +158,7 @@ def rejection_abc(
         ...     theta = numpyro.sample("theta", dist.Normal(0.0, 1.0))
         ...     numpyro.sample("x", dist.Normal(theta, 0.5), obs=x)
         >>> ws = rejection_abc(jax.random.PRNGKey(0), model, 1.0, 2000, quantile=0.05)
-        >>> ws.samples["theta"].shape, round(float(ws.log_evidence()), 4) == round(math.log(0.05), 4)
+        >>> ws.samples["theta"].shape, round(float(ws.log_evidence()), 4) == round(math.log(.05), 4)
         ((100,), True)
     """
     num_simulations = check_count(num_simulations, "num_simulations")
@@ -178,18 +170,27 @@ def rejection_abc(
             f"num_simulations={num_simulations} is too small for quantile={quantile}: it keeps "
             f"no simulation; use num_simulations >= {math.ceil(1 / quantile)} or a larger quantile."
         )
-    sites, make_distance = abc_setup(model, x_obs, observed, summary, distance)
-    simulate_one = lambda key: _theta_and_x(model, sites, key)
+    sites = inspect_model(model, observed)
+    x_obs = check_x_obs(x_obs, sites)
+    run = _rejection_runner(model, sites, summary, distance, num_simulations, num_keep,
+                            chunk_size)
+    return run(rng_key, x_obs)
 
-    @jax.jit  # one compilation instead of op-by-op dispatch; inlined under an outer jit
-    def run(key):
-        d, theta, _ = simulate_best(key, simulate_one, make_distance, num_simulations,
-                                    num_keep, chunk_size)
+
+@functools.lru_cache(maxsize=32)
+def _rejection_runner(model, sites, summary, distance, num_simulations, num_keep, chunk_size):
+    """The jitted run, built once per model and static configuration (no recompilation)."""
+
+    def run(key, x_obs):
+        simulate_one = lambda k: _theta_and_x(model, sites, k)
+        pilot = lambda x: make_distance(x, x_obs, summary, distance)
+        d, theta, _ = simulate_best(key, simulate_one, pilot, num_simulations, num_keep,
+                                    chunk_size)
         log_w = jnp.full((num_keep,), -math.log(num_simulations), d.dtype)
         return ABCSamples(theta, log_w, distances=d, epsilon=jnp.max(d),
                           num_simulations=num_simulations)
 
-    return run(rng_key)
+    return jax.jit(run)
 
 
 def _theta_and_x(model: Callable, sites: ModelSites, key: Array):

@@ -20,7 +20,8 @@ it, and the weights stay exact.
 **Budget.** Proposals are simulated in batches of ``batch_size``; proposals past the
 budget ``num_simulations`` are masked out (computed, never counted or used). When the
 budget runs out inside a generation, that incomplete generation is dropped and the last
-complete population is returned. The distance is rejection ABC's (``_abc``; its
+complete population is returned. A proposal whose distance or prior density is NaN is
+rejected (and counted). The distance is rejection ABC's (``_abc``; its
 z-scoring scale comes from the first chunk of generation 0). Everything is one
 ``lax.while_loop``: the function runs under ``jax.jit`` and ``jax.vmap``; no progress bar.
 
@@ -29,6 +30,7 @@ computation*, Biometrika 96, 983; Sisson, Fan, Tanaka (2007), PNAS 104, 1760.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, Optional
 
@@ -37,8 +39,8 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from ..weighted._checks import check_count
-from ._abc import ABCSamples, Distance, abc_setup, check_fraction, simulate_best
-from ._simulator import prior_predictive, simulate_at
+from ._abc import ABCSamples, Distance, check_fraction, make_distance, simulate_best
+from ._simulator import check_x_obs, inspect_model, prior_predictive, simulate_at
 
 Array = jax.Array
 
@@ -105,14 +107,24 @@ def smc_abc(
     initial = check_count(initial_factor, "initial_factor") * num
     initial = min(initial, max(budget // 2, num))  # sbibm's first-round size
     chunk_size = check_count(chunk_size, "chunk_size")
-    sites, make_distance = abc_setup(model, x_obs, observed, summary, distance)
-    return jax.jit(lambda key: _populations(key, model, sites, make_distance, budget, num,
-                                            alpha, kernel_scale, batch, initial,
-                                            chunk_size))(rng_key)
+    sites = inspect_model(model, observed)
+    x_obs = check_x_obs(x_obs, sites)
+    run = _smc_runner(model, sites, summary, distance, budget, num, alpha, float(kernel_scale),
+                      batch, initial, chunk_size)
+    return run(rng_key, x_obs)
 
 
-def _populations(rng_key, model, sites, make_distance, budget, num, alpha, kernel_scale,
-                 batch, initial, chunk_size) -> ABCSamples:
+@functools.lru_cache(maxsize=32)
+def _smc_runner(model, sites, summary, distance, budget, num, alpha, kernel_scale, batch,
+                initial, chunk_size):
+    """The jitted run, built once per model and static configuration (no recompilation)."""
+    return jax.jit(lambda key, x_obs: _populations(
+        key, x_obs, model, sites, summary, distance, budget, num, alpha, kernel_scale, batch,
+        initial, chunk_size))
+
+
+def _populations(rng_key, x_obs, model, sites, summary, distance, budget, num, alpha,
+                 kernel_scale, batch, initial, chunk_size) -> ABCSamples:
     """Generation 0 by rejection, then PMC generations until the budget is spent."""
 
     def simulate_prior(key):
@@ -120,8 +132,9 @@ def _populations(rng_key, model, sites, make_distance, budget, num, alpha, kerne
         return (theta, ravel_pytree(u)[0]), x
 
     k0, key = jax.random.split(rng_key)
-    d, (theta, u), distance_fn = simulate_best(
-        k0, simulate_prior, make_distance, initial, num, chunk_size)
+    pilot = lambda x: make_distance(x, x_obs, summary, distance)
+    d, (theta, u), distance_fn = simulate_best(k0, simulate_prior, pilot, initial, num,
+                                               chunk_size)
     template = jax.eval_shape(lambda k: prior_predictive(model, sites, k)[2], k0)
     zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), template)
     unravel = ravel_pytree(zeros)[1]

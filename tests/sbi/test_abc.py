@@ -147,16 +147,17 @@ def test_rejection_keeps_exactly_the_closest_simulations_across_chunks():
     assert float(ws.log_evidence()) == pytest.approx(math.log(25 / n))
 
 
-def test_default_distance_z_scores_and_runs_under_jit_and_vmap():
+def test_default_distance_z_scores_and_runs_under_jit_and_vmap(float32):
     task = tasks.get("two_moons")
     run = jax.jit(lambda k, x: rejection_abc(k, task.model, x, 2000, quantile=0.01, chunk_size=500))
     xs = jnp.stack([task.observation(1), task.observation(2)])
     ws = jax.vmap(run)(jax.random.split(jax.random.PRNGKey(4), 2), xs)
     assert isinstance(ws, ABCSamples) and ws.samples["theta"].shape == (2, 20, 2)
+    assert ws.samples["theta"].dtype == jnp.float32
     assert np.all(np.asarray(ws.distances) <= np.asarray(ws.epsilon)[:, None])
 
 
-def test_smc_abc_moves_in_unconstrained_space_and_stays_in_the_prior_box():
+def test_smc_abc_moves_in_unconstrained_space_and_stays_in_the_prior_box(float32):
     task = tasks.get("two_moons")
     ws = smc_abc(jax.random.PRNGKey(5), task.model, task.observation(1), 1000, num_particles=50)
     theta = np.asarray(ws.samples["theta"])
