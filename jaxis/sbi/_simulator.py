@@ -27,6 +27,8 @@ import jax.numpy as jnp
 from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 
+from ..weighted._checks import concrete
+
 Array = jax.Array
 
 __all__ = ["ModelSites", "inspect_model", "check_x_obs", "prior_predictive",
@@ -79,12 +81,18 @@ def inspect_model(model: Callable, observed: str) -> ModelSites:
 
 
 def check_x_obs(x_obs: Any, sites: ModelSites) -> Array:
-    """``x_obs`` as an array of the data site's shape; ``ValueError`` otherwise."""
+    """``x_obs`` as a finite array of the data site's shape; ``ValueError`` otherwise
+    (the finiteness check only outside jit)."""
     x_obs = jnp.asarray(x_obs)
     if x_obs.shape != sites.data_shape:
         raise ValueError(
             f"x_obs has shape {x_obs.shape}, but the model's site {sites.observed!r} "
             f"simulates shape {sites.data_shape}; pass one observation of that shape."
+        )
+    if concrete(x_obs) and not bool(jnp.all(jnp.isfinite(x_obs))):
+        raise ValueError(
+            f"x_obs contains NaN or inf values ({x_obs}); every distance to it would be "
+            "undefined. Pass a finite observation."
         )
     return x_obs
 

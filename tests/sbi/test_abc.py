@@ -169,6 +169,8 @@ def test_bad_input_raises_before_simulating():
     key, model = jax.random.PRNGKey(0), gaussian(0.5)
     with pytest.raises(ValueError, match=r"x_obs has shape \(2,\).*site 'x' simulates shape \(\)"):
         rejection_abc(key, model, jnp.zeros(2), 100)
+    with pytest.raises(ValueError, match="x_obs contains NaN"):
+        smc_abc(key, model, jnp.nan, 100)
     for q in (0.0, 1.5):
         with pytest.raises(ValueError, match="quantile must lie in"):
             rejection_abc(key, model, X_OBS, 100, quantile=q)
