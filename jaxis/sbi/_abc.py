@@ -40,7 +40,8 @@ from ._simulator import ModelSites, check_x_obs, inspect_model, prior_predictive
 Array = jax.Array
 Distance = Callable[[Array, Array], Array]
 
-__all__ = ["ABCSamples", "rejection_abc", "make_distance", "simulate_best", "check_fraction"]
+__all__ = ["ABCSamples", "rejection_abc", "make_distance", "simulate_best", "empty_best",
+           "merge_best", "check_fraction"]
 
 
 @jax.tree_util.register_pytree_node_class
@@ -89,8 +90,21 @@ def make_distance(pilot_x: Array, x_obs: Array, summary, distance) -> Callable[[
     return lambda x: jnp.sqrt(jnp.sum(((summarize(x) - s_obs) / scale) ** 2, axis=-1))
 
 
-def _merge(best, records, d, valid, num_keep):
-    """The ``num_keep`` smallest distances of ``best`` and a new chunk (NaN ranks last)."""
+def empty_best(records, num_keep: int, dtype) -> tuple:
+    """A running top-``num_keep`` with nothing kept yet: distances NaN, ranks ``+inf``,
+    records shaped like one chunk's rows, NaN for floating sites (never silently a number)."""
+
+    def placeholder(a):
+        fill = jnp.nan if jnp.issubdtype(a.dtype, jnp.inexact) else 0
+        return jnp.full((num_keep,) + a.shape[1:], fill, a.dtype)
+
+    return (jnp.full((num_keep,), jnp.nan, dtype), jnp.full((num_keep,), jnp.inf, dtype),
+            jax.tree_util.tree_map(placeholder, records))
+
+
+def merge_best(best, records, d, valid, num_keep):
+    """The ``num_keep`` smallest distances of ``best`` and a new chunk, sorted ascending;
+    invalid rows and NaN distances rank ``+inf`` (last)."""
     best_d, best_rank, best_records = best
     rank = jnp.where(valid & ~jnp.isnan(d), d, jnp.inf)
     all_rank = jnp.concatenate([best_rank, rank])
@@ -113,19 +127,14 @@ def simulate_best(rng_key, simulate_one, make_distance, num_simulations, num_kee
     records, x = simulate_chunk(keys[0])
     distance_fn = make_distance(x)
     d = distance_fn(x)
-    def nan_like(a):  # placeholders: NaN for floating sites, never silently a number
-        fill = jnp.nan if jnp.issubdtype(a.dtype, jnp.inexact) else 0
-        return jnp.full((num_keep,) + a.shape[1:], fill, a.dtype)
-
-    start = (jnp.full((num_keep,), jnp.nan, d.dtype), jnp.full((num_keep,), jnp.inf, d.dtype),
-             jax.tree_util.tree_map(nan_like, records))
-    best = _merge(start, records, d, jnp.arange(chunk) < num_simulations, num_keep)
+    best = merge_best(empty_best(records, num_keep, d.dtype), records, d,
+                      jnp.arange(chunk) < num_simulations, num_keep)
 
     def step(best, inputs):
         index, chunk_keys = inputs
         records, x = simulate_chunk(chunk_keys)
         valid = index * chunk + jnp.arange(chunk) < num_simulations
-        return _merge(best, records, distance_fn(x), valid, num_keep), None
+        return merge_best(best, records, distance_fn(x), valid, num_keep), None
 
     rest = (jnp.arange(1, num_chunks), keys[1:])
     best, _ = jax.lax.scan(step, best, rest)

@@ -7,10 +7,16 @@ the population, ``epsilon_0 = d_(P)``, equal weights. Generation ``t >= 1``:
 2. ``Sigma = kernel_scale * weighted covariance`` of the previous particles
    (``kernel_scale = 2``: Beaumont et al.'s optimal Gaussian random-walk kernel);
 3. propose ``u* = u_j + N(0, Sigma)`` with ``j ~ wbar``, simulate ``x* ~ p(x | T(u*))``,
-   accept when ``d(x*, x_obs) <= epsilon_t``, until ``P`` are accepted;
+   in batches, keeping the ``P`` closest proposals so far (a running top-``P``), until the
+   ``P``-th closest is within ``epsilon_t`` or the budget is spent; the new population's
+   ``epsilon`` is its ``P``-th distance;
 4. weight ``w_i = pi_u(u_i) / (m_t sum_j wbar_j N(u_i; u_j, Sigma))``, with ``m_t`` the
-   proposals made up to the ``P``-th acceptance, so ``sum_i w_i`` estimates
-   ``P(d <= epsilon_t)`` under the prior predictive (``log_evidence()``).
+   proposals made in the generation, so ``sum_i w_i`` estimates ``P(d <= epsilon)``
+   under the prior predictive (``log_evidence()``).
+
+Keeping the ``P`` closest (instead of Beaumont et al.'s first ``P`` within
+``epsilon_t``) lets the last generation use the rest of the budget: it ends at a smaller
+epsilon than its predecessor or, if not, is dropped and the previous population returned.
 
 **Unconstrained space.** Particles move in ``u``, ``theta = T(u)`` with ``T =
 biject_to(support)`` per site, and ``pi_u`` includes ``log |det J_T|``
@@ -18,12 +24,11 @@ biject_to(support)`` per site, and ``pi_u`` includes ``log |det J_T|``
 it, and the weights stay exact.
 
 **Budget.** Proposals are simulated in batches of ``batch_size``; proposals past the
-budget ``num_simulations`` are masked out (computed, never counted or used). When the
-budget runs out inside a generation, that incomplete generation is dropped and the last
-complete population is returned. A proposal whose distance or prior density is NaN is
-rejected (and counted). The distance is rejection ABC's (``_abc``; its
-z-scoring scale comes from the first chunk of generation 0). Everything is one
-``lax.while_loop``: the function runs under ``jax.jit`` and ``jax.vmap``; no progress bar.
+budget ``num_simulations`` are masked out (computed, never counted or used). A proposal
+whose distance or prior density is NaN ranks last (and is counted). The distance is
+rejection ABC's (``_abc``; its z-scoring scale comes from the first chunk of generation
+0). Everything is one ``lax.while_loop``: the function runs under ``jax.jit`` and
+``jax.vmap``; no progress bar.
 
 Reference: Beaumont, Cornuet, Marin, Robert (2009), *Adaptive approximate Bayesian
 computation*, Biometrika 96, 983; Sisson, Fan, Tanaka (2007), PNAS 104, 1760.
@@ -39,7 +44,8 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from ..weighted._checks import check_count
-from ._abc import ABCSamples, Distance, check_fraction, make_distance, simulate_best
+from ._abc import (ABCSamples, Distance, check_fraction, empty_best, make_distance,
+                   merge_best, simulate_best)
 from ._simulator import check_x_obs, inspect_model, prior_predictive, simulate_at
 
 Array = jax.Array
@@ -145,40 +151,33 @@ def _populations(rng_key, x_obs, model, sites, summary, distance, budget, num, a
     def generation(state):
         key, u, theta, log_w, d, eps, used, _ = state
         log_wbar = log_w - jax.nn.logsumexp(log_w)
-        eps_new = jnp.quantile(d, alpha)
+        eps_target = jnp.quantile(d, alpha)
         wbar = jnp.exp(log_wbar)
         centred = u - wbar @ u
         chol = jnp.linalg.cholesky(kernel_scale * (centred.T * wbar) @ centred)
 
         def propose(fill):
-            key, buf_u, buf_theta, buf_d, buf_lp, count, used, made = fill
+            key, best, used, made = fill
             key, k_idx, k_noise, k_sim = jax.random.split(key, 4)
             parent = jax.random.categorical(k_idx, log_wbar, shape=(batch,))
             u_new = u[parent] + jax.random.normal(k_noise, (batch, u.shape[1]), u.dtype) @ chol.T
             theta_new, x_new, log_prior = simulate_batch(jax.random.split(k_sim, batch), u_new)
-            d_new = distance_fn(x_new)
             in_budget = jnp.arange(batch) < budget - used
-            ok = in_budget & (d_new <= eps_new) & jnp.isfinite(log_prior)
-            before = count + jnp.cumsum(ok) - ok  # acceptances before each proposal
-            made = made + jnp.sum(in_budget & (before < num))
-            row = jnp.where(ok & (before < num), before, num)
-            put = lambda buf, new: buf.at[row].set(new, mode="drop")
-            buf_theta = jax.tree_util.tree_map(put, buf_theta, theta_new)
-            count = jnp.minimum(count + ok.sum(), num)
-            used = used + jnp.minimum(batch, budget - used)
-            return (key, put(buf_u, u_new), buf_theta, put(buf_d, d_new),
-                    put(buf_lp, log_prior), count, used, made)
+            best = merge_best(best, (u_new, theta_new, log_prior), distance_fn(x_new),
+                              in_budget & ~jnp.isnan(log_prior), num)
+            return key, best, used + jnp.minimum(batch, budget - used), made + in_budget.sum()
 
-        keep_going = lambda fill: (fill[5] < num) & (fill[6] < budget)
-        start = (key, u, theta, d, jnp.zeros_like(d), jnp.asarray(0), used, jnp.asarray(0))
-        key, new_u, new_theta, new_d, log_prior, count, used, made = jax.lax.while_loop(
+        keep_going = lambda fill: (fill[1][1][-1] > eps_target) & (fill[2] < budget)
+        records = (u, theta, jnp.zeros_like(d))
+        start = (key, empty_best(records, num, d.dtype), used, jnp.asarray(0))
+        key, (new_d, rank, (new_u, new_theta, log_prior)), used, made = jax.lax.while_loop(
             keep_going, propose, start)
         new_log_w = (log_prior - _log_kernel_mixture(new_u, u, log_wbar, chol)
                      - jnp.log(jnp.maximum(made, 1).astype(d.dtype)))
-        complete = count == num
-        keep = lambda new, old: jnp.where(complete, new, old)
+        improved = rank[-1] < eps  # the P-th closest proposal beats the previous epsilon
+        keep = lambda new, old: jnp.where(improved, new, old)
         return (key, keep(new_u, u), jax.tree_util.tree_map(keep, new_theta, theta),
-                keep(new_log_w, log_w), keep(new_d, d), keep(eps_new, eps), used, complete)
+                keep(new_log_w, log_w), keep(new_d, d), keep(rank[-1], eps), used, improved)
 
     running = lambda state: state[7] & (state[6] < budget)
     _, _, theta, log_w, d, eps, used, _ = jax.lax.while_loop(running, generation, state)
