@@ -18,7 +18,8 @@ posterior ``p(theta | d(x, x_obs) < d_(k))``.
 Memory is bounded: chunks of ``chunk_size`` simulations are ``vmap``-ed inside a
 ``lax.scan`` that carries only the ``k`` best, merged with ``lax.top_k``. A simulation
 with a NaN distance ranks last and keeps its NaN if it is kept. No progress bar: the
-whole run is one compiled scan (it runs under ``jax.jit`` and ``jax.vmap``).
+whole run is one compiled scan (it runs under ``jax.jit`` and ``jax.vmap``), cached per
+model and static configuration, so new keys and observations reuse the compilation.
 
 Reference: Pritchard, Seielstad, Perez-Lezaun, Feldman (1999), *Population growth of
 human Y chromosomes*, Mol. Biol. Evol. 16, 1791; Beaumont, Zhang, Balding (2002),
