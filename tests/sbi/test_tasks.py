@@ -137,6 +137,11 @@ def test_samplers_run_under_jit_and_vmap():
     assert draws.shape == (3, 50, 2) and bool(jnp.all(jnp.abs(draws) <= 1))
     sims = jax.jit(jax.vmap(task.simulate))(keys, draws[:, 0])
     assert sims.shape == (3, 2)
+    theta, x, h = task.true_parameters(1), task.observation(1), 1e-6  # the score, by grad
+    score = jax.grad(task.log_likelihood)(theta, x)
+    central = [(task.log_likelihood(theta + h * e, x) - task.log_likelihood(theta - h * e, x))
+               / (2 * h) for e in jnp.eye(2)]
+    np.testing.assert_allclose(score, central, rtol=1e-5)
 
 
 def test_bad_task_input_raises():
