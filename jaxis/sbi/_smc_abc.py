@@ -85,17 +85,14 @@ def smc_abc(
     simulations); generation 0 uses ``initial_factor * num_particles`` simulations (at
     most half the budget, at least ``num_particles``); ``batch_size`` defaults to
     ``num_particles``. See the module docstring for the algorithm; the result's
-    ``epsilon`` is the last complete generation's threshold.
+    ``epsilon`` is the returned population's largest distance.
 
-    Example:
-        >>> import jax, numpyro, numpyro.distributions as dist
-        >>> from jaxis.sbi import smc_abc
-        >>> def model(x=None):
-        ...     theta = numpyro.sample("theta", dist.Normal(0.0, 1.0))
-        ...     numpyro.sample("x", dist.Normal(theta, 0.5), obs=x)
-        >>> ws = smc_abc(jax.random.PRNGKey(0), model, 1.0, 1000, num_particles=50)
-        >>> ws.samples["theta"].shape, int(ws.num_simulations) <= 1000
-        ((50,), True)
+    Example (not run as a doctest: one SMC compilation costs seconds; a call like it runs
+    in ``tests/sbi/test_abc.py``)::
+
+        task = jaxis.sbi.tasks.get("two_moons")
+        ws = smc_abc(key, task.model, task.observation(1), 10_000)   # ABCSamples
+        ws.samples["theta"].shape, ws.epsilon, ws.num_simulations    # (100, 2), ...
     """
     budget = check_count(num_simulations, "num_simulations")
     if num_particles is None:
