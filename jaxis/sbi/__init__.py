@@ -1,0 +1,29 @@
+"""Simulation-based inference on numpyro simulators: neural ratio estimation, amortised
+importance sampling, gold mining, calibration (SBC) and the classifier two-sample test."""
+from ._mlp import FitInfo as FitInfo
+from ._mlp import Standardizer as Standardizer
+from ._mlp import apply_mlp as apply_mlp
+from ._mlp import fit as fit
+from ._mlp import init_mlp as init_mlp
+from ._nre import Ratio as Ratio
+from ._nre import nre_loss as nre_loss
+from ._nre import nre_posterior as nre_posterior
+from ._nre import train_nre as train_nre
+from ._simulate import SimulatorSpec as SimulatorSpec
+from ._simulate import simulate as simulate
+from ._simulate import simulator_spec as simulator_spec
+
+__all__ = [
+    "FitInfo",
+    "Standardizer",
+    "apply_mlp",
+    "fit",
+    "init_mlp",
+    "Ratio",
+    "nre_loss",
+    "nre_posterior",
+    "train_nre",
+    "SimulatorSpec",
+    "simulate",
+    "simulator_spec",
+]
