@@ -1,5 +1,6 @@
 """Simulation-based inference on numpyro simulators: neural ratio estimation, amortised
 importance sampling, gold mining, calibration (SBC) and the classifier two-sample test."""
+from ._amortized import amortized_is as amortized_is
 from ._mlp import FitInfo as FitInfo
 from ._mlp import Standardizer as Standardizer
 from ._mlp import apply_mlp as apply_mlp
@@ -9,11 +10,14 @@ from ._nre import Ratio as Ratio
 from ._nre import nre_loss as nre_loss
 from ._nre import nre_posterior as nre_posterior
 from ._nre import train_nre as train_nre
+from ._proposal import Proposal as Proposal
+from ._proposal import train_proposal as train_proposal
 from ._simulate import SimulatorSpec as SimulatorSpec
 from ._simulate import simulate as simulate
 from ._simulate import simulator_spec as simulator_spec
 
 __all__ = [
+    "amortized_is",
     "FitInfo",
     "Standardizer",
     "apply_mlp",
@@ -23,6 +27,8 @@ __all__ = [
     "nre_loss",
     "nre_posterior",
     "train_nre",
+    "Proposal",
+    "train_proposal",
     "SimulatorSpec",
     "simulate",
     "simulator_spec",
