@@ -1,6 +1,13 @@
 """Simulation-based inference on numpyro simulators: neural ratio estimation, amortised
 importance sampling, gold mining, calibration (SBC) and the classifier two-sample test."""
 from ._amortized import amortized_is as amortized_is
+from ._gold import joint_log_density as joint_log_density
+from ._gold import joint_log_ratio as joint_log_ratio
+from ._gold import joint_score as joint_score
+from ._gold_losses import rascal_loss as rascal_loss
+from ._gold_losses import rolr_loss as rolr_loss
+from ._gold_losses import sally_loss as sally_loss
+from ._gold_losses import scandal_loss as scandal_loss
 from ._mlp import FitInfo as FitInfo
 from ._mlp import Standardizer as Standardizer
 from ._mlp import apply_mlp as apply_mlp
@@ -18,6 +25,13 @@ from ._simulate import simulator_spec as simulator_spec
 
 __all__ = [
     "amortized_is",
+    "joint_log_density",
+    "joint_log_ratio",
+    "joint_score",
+    "rascal_loss",
+    "rolr_loss",
+    "sally_loss",
+    "scandal_loss",
     "FitInfo",
     "Standardizer",
     "apply_mlp",
