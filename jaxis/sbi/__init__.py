@@ -19,6 +19,10 @@ from ._nre import nre_posterior as nre_posterior
 from ._nre import train_nre as train_nre
 from ._proposal import Proposal as Proposal
 from ._proposal import train_proposal as train_proposal
+from ._sbc import SBCResult as SBCResult
+from ._sbc import fractional_ranks as fractional_ranks
+from ._sbc import sbc as sbc
+from ._sbc import uniformity_p_value as uniformity_p_value
 from ._simulate import SimulatorSpec as SimulatorSpec
 from ._simulate import simulate as simulate
 from ._simulate import simulator_spec as simulator_spec
@@ -43,6 +47,10 @@ __all__ = [
     "train_nre",
     "Proposal",
     "train_proposal",
+    "SBCResult",
+    "fractional_ranks",
+    "sbc",
+    "uniformity_p_value",
     "SimulatorSpec",
     "simulate",
     "simulator_spec",
