@@ -1,6 +1,7 @@
 """Simulation-based inference on numpyro simulators: neural ratio estimation, amortised
 importance sampling, gold mining, calibration (SBC) and the classifier two-sample test."""
 from ._amortized import amortized_is as amortized_is
+from ._c2st import c2st as c2st
 from ._gold import joint_log_density as joint_log_density
 from ._gold import joint_log_ratio as joint_log_ratio
 from ._gold import joint_score as joint_score
@@ -29,6 +30,7 @@ from ._simulate import simulator_spec as simulator_spec
 
 __all__ = [
     "amortized_is",
+    "c2st",
     "joint_log_density",
     "joint_log_ratio",
     "joint_score",
