@@ -74,7 +74,9 @@ def c2st(
     """
     a, b = _as_matrix(samples_a, "samples_a"), _as_matrix(samples_b, "samples_b")
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"samples_a and samples_b differ in dimension: {a.shape[1]} vs {b.shape[1]}.")
+        raise ValueError(
+            f"samples_a and samples_b differ in dimension: {a.shape[1]} vs {b.shape[1]}."
+        )
     data = jnp.concatenate([a, b])
     labels = jnp.concatenate([jnp.zeros(a.shape[0]), jnp.ones(b.shape[0])]).astype(data.dtype)
     folds, num = int(num_folds), data.shape[0]

@@ -147,7 +147,8 @@ def train_nre(
         def logits(t, u):
             return apply_mlp(p, jnp.concatenate([t, u], axis=-1))[..., 0]
 
-        return nre_loss(logits, key, batch, method=method, num_atoms=int(num_atoms), balance=balance)
+        return nre_loss(logits, key, batch, method=method, num_atoms=int(num_atoms),
+                        balance=balance)
 
     params, info = jax.jit(fit, static_argnums=(1, 4, 5, 6))(
         k_fit, loss, params, (theta_scale(theta), x_scale(x)), optimizer, int(num_steps),

@@ -34,7 +34,8 @@ Array = jax.Array
 
 
 def _head(params, x: Array, dim: int, num_components: int):
-    """Mixture logits ``(..., C)``, means ``(..., C, d)`` and Cholesky factors ``(..., C, d, d)``."""
+    """Mixture log weights ``(..., C)``, means ``(..., C, d)``, Cholesky factors ``(..., C, d, d)``.
+    """
     out = apply_mlp(params, x)
     c, d = num_components, dim
     logits, rest = out[..., :c], out[..., c:]
@@ -85,7 +86,7 @@ class Proposal:
         return {s: t(us[s]) for s, t in zip(self.spec.theta_sites, self.transforms)}
 
     def log_prob(self, theta, x: Array) -> Array:
-        """``log q(theta | x)``; ``theta`` a dict site -> ``(..., *shape)``, ``x`` ``(..., *x_shape)``."""
+        """``log q(theta | x)`` for theta ``{site: (..., *shape)}`` and x ``(..., *x_shape)``."""
         u, log_det = self._to_u(theta)
         head = _head(self.params, self.x_scale(self.spec.flat_x(x)), u.shape[-1],
                      self.num_components)
@@ -93,10 +94,13 @@ class Proposal:
         return log_q - jnp.sum(jnp.log(self.u_scale.std)) - log_det
 
     def sample(self, rng_key: Array, x: Array, num_samples: int) -> dict[str, Array]:
-        """``num_samples`` draws ``theta ~ q(theta | x)`` for one ``x``: dict site -> ``(N, ...)``."""
+        """``num_samples`` draws ``theta ~ q(theta | x)`` for one ``x``: dict site -> ``(N, ...)``.
+        """
         x = jnp.asarray(x)
         if x.shape != self.spec.x_shape:
-            raise ValueError(f"x must have shape {self.spec.x_shape} (one data set); got {x.shape}.")
+            raise ValueError(
+                f"x must have shape {self.spec.x_shape} (one data set); got {x.shape}."
+            )
         d = self.u_spec.theta_dim
         logits, means, chol = _head(self.params, self.x_scale(self.spec.flat_x(x)), d,
                                     self.num_components)

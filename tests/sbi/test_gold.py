@@ -93,7 +93,8 @@ def test_sally_recovers_the_exact_score():
             xb, tb = batch
             return sally_loss(apply_mlp(p, (xb[:, None] - theta) / scale)[:, 0], tb)
 
-        params, _ = jax.jit(fit, static_argnums=(1, 4, 5, 6))(jax.random.PRNGKey(3), loss, init_mlp(jax.random.PRNGKey(4), (1, 16, 1)),
+        p0 = init_mlp(jax.random.PRNGKey(4), (1, 16, 1))
+        params, _ = jax.jit(fit, static_argnums=(1, 4, 5, 6))(jax.random.PRNGKey(3), loss, p0,
                         (x, t), optax.adam(3e-3), 1000, 256)
         grid = theta + scale * jnp.linspace(-2, 2, 41)
         fitted = apply_mlp(params, ((grid - theta) / scale)[:, None])[:, 0]
