@@ -25,47 +25,51 @@ def log_evidence(x):
 
 
 @pytest.fixture(scope="module")
-def proposals():
+def q():
+    """A two-component mixture (the Gaussian head is its one-component case, same code)."""
     with jax.enable_x64(False):
-        return {c: train_proposal(jax.random.PRNGKey(0), model, 1000, X_OBS, num_components=c,
-                                  hidden=(32, 32), num_steps=500, batch_size=128)[0]
-                for c in (1, 2)}
+        return train_proposal(jax.random.PRNGKey(0), model, 1000, X_OBS, num_components=2,
+                              hidden=(32, 32), num_steps=500, batch_size=128)[0]
+
+
+@pytest.fixture(scope="module")
+def runs(q):
+    """200 independent runs of K = 100 for defensive shares 0 and 0.5 (one jit, vmapped)."""
+    keys = jax.random.split(jax.random.PRNGKey(1), 200)
+    return jax.jit(jax.vmap(jax.vmap(run, (None, 0, None)), (None, None, 0)))(
+        q, keys, jnp.array([0.0, 0.5]))
 
 
 def run(q, key, defensive, K=100):
     return amortized_is(key, model, q, X_OBS, K, X_OBS, defensive=defensive)
 
 
-@pytest.mark.parametrize("components", [1, 2])
-def test_evidence_is_unbiased(proposals, components):
+def test_evidence_is_unbiased(runs):
     """E[Z-hat / Z] = 1 over 200 independent runs (4 standard errors computed from them),
-    for defensive shares 0 and 0.5 (vmapped). With ``defensive = 0`` this holds only if
-    ``log q`` is the density the draws came from, the Jacobian of the log transform included."""
-    keys = jax.random.split(jax.random.PRNGKey(1), 200)
-    lz = jax.jit(jax.vmap(jax.vmap(lambda q, k, a: run(q, k, a).log_evidence(), (None, 0, None)),
-                          (None, None, 0)))(proposals[components], keys, jnp.array([0.0, 0.5]))
+    for defensive shares 0 and 0.5. With ``defensive = 0`` this holds only if ``log q`` is
+    the density the draws came from, the Jacobian of the log transform included."""
+    lz = jax.vmap(jax.vmap(lambda ws: ws.log_evidence()))(runs)
     ratio = jnp.exp(lz - log_evidence(X_OBS))
     assert jnp.all(jnp.abs(ratio.mean(1) - 1) < 4 * ratio.std(1) / jnp.sqrt(200))
 
 
-def test_proposal_density_integrates_to_one(proposals):
+def test_proposal_density_integrates_to_one(q):
     """Quadrature of exp(log q(lam | x)) over lam > 0 (the change of variables checked)."""
-    q = proposals[2]
-    lam = jnp.linspace(1e-4, 30.0, 60_001)
-    dens = jnp.exp(q.log_prob(lam, X_OBS))
+    lam = jnp.linspace(1e-4, 30.0, 30_001)
+    dens = jnp.exp(jax.jit(lambda q, lam: q.log_prob(lam, X_OBS))(q, lam))
     assert jnp.abs(jnp.trapezoid(dens, lam) - 1) < 1e-3
 
 
-def test_diagnostics_of_a_good_proposal(proposals):
-    """The learned q is close to the posterior: ESS near K and a small Pareto k."""
-    ws = jax.jit(run, static_argnums=3)(proposals[1], jax.random.PRNGKey(2), 0.1, 2000)
-    assert ws.ess() > 0.5 * 2000
+def test_diagnostics_of_a_good_proposal(runs):
+    """The learned q is close to the posterior: mean ESS above K/2, a small Pareto k."""
+    ws = jax.tree_util.tree_map(lambda a: a[1, 0], runs)  # defensive 0.5, the first seed
+    assert ws.samples["lam"].shape == (100,) and jnp.all(ws.samples["lam"] > 0)
+    ess = jax.vmap(jax.vmap(lambda w: w.ess()))(runs)
+    assert jnp.all(ess.mean(1) > 0.5 * 100)
     assert ws.pareto_k().reliable
-    assert ws.samples["lam"].shape == (2000,) and jnp.all(ws.samples["lam"] > 0)
 
 
-def test_bad_input(proposals):
-    q = proposals[1]
+def test_bad_input(q):
     key = jax.random.PRNGKey(0)
     with pytest.raises(ValueError, match="defensive"):
         amortized_is(key, model, q, X_OBS, 10, X_OBS, defensive=1.5)

@@ -86,7 +86,8 @@ def test_sally_recovers_the_exact_score():
         spec = simulator_spec(model, (theta,), x_site="x")  # z is the "theta" of the spec
         latents, x = simulate(jax.random.PRNGKey(2), model, spec, 4000, (theta,))
         z = latents["z"]
-        t = jax.vmap(lambda zz, xx: joint_score(model, {"z": zz, "x": xx}, theta)["theta"])(z, x)
+        score = jax.vmap(lambda zz, xx: joint_score(model, {"z": zz, "x": xx}, theta)["theta"])
+        t = jax.jit(score)(z, x)
         scale = jnp.sqrt(5.0)
 
         def loss(p, key, batch):
