@@ -56,10 +56,10 @@ def main(num_obs: int) -> None:
     x0 = jnp.zeros(DIM)
     trained = {}
     for method in ("A", "B"):
-        (ratio, _), secs = timed(train_nre, jax.random.fold_in(key, ord(method)), model,
+        ratio, secs = timed(train_nre, jax.random.fold_in(key, ord(method)), model,
                                  10_000, x0, method=method)
         trained[f"NRE-{method}"] = (ratio, secs)
-    (q, _), secs = timed(train_proposal, jax.random.fold_in(key, 1), model, 10_000, x0)
+    q, secs = timed(train_proposal, jax.random.fold_in(key, 1), model, 10_000, x0)
     trained["amortised IS"] = (q, secs)
     print("training wall time (s): " + ", ".join(f"{m} {s:.1f}" for m, (_, s) in trained.items()))
 

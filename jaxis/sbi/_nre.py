@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import optax
 
 from ..weighted import WeightedSamples
-from ._mlp import FitInfo, Standardizer, apply_mlp, fit, init_mlp
+from ._mlp import Standardizer, apply_mlp, fit, init_mlp
 from ._simulate import SimulatorSpec, simulate, simulator_spec
 
 Array = jax.Array
@@ -49,8 +49,9 @@ class Ratio:
     """
 
     def __init__(self, params: list, theta_scale: Standardizer, x_scale: Standardizer,
-                 spec: SimulatorSpec):
+                 spec: SimulatorSpec, losses: Optional[Array] = None):
         self.params, self.theta_scale, self.x_scale, self.spec = params, theta_scale, x_scale, spec
+        self.losses = losses  # the training loss at each step
 
     def __call__(self, theta, x: Array) -> Array:
         t = self.theta_scale(self.spec.flat_theta(theta))
@@ -61,11 +62,12 @@ class Ratio:
         return apply_mlp(self.params, jnp.concatenate([t, u], axis=-1))[..., 0]
 
     def tree_flatten(self):
-        return (self.params, self.theta_scale, self.x_scale), self.spec
+        return (self.params, self.theta_scale, self.x_scale, self.losses), self.spec
 
     @classmethod
     def tree_unflatten(cls, spec, children):
-        return cls(*children, spec)
+        params, theta_scale, x_scale, losses = children
+        return cls(params, theta_scale, x_scale, spec, losses)
 
 
 def nre_loss(logits: Callable[[Array, Array], Array], rng_key: Array,
@@ -110,7 +112,7 @@ def train_nre(
     theta_sites: Optional[Sequence[str]] = None,
     x_site: Optional[str] = None,
     **kwargs,
-) -> tuple[Ratio, FitInfo]:
+) -> Ratio:
     """Train a neural ratio estimator on ``num_simulations`` prior-predictive draws.
 
     Args:
@@ -125,11 +127,11 @@ def train_nre(
         theta_sites, x_site: the parameter sites and the data site (see ``simulator_spec``).
 
     Returns:
-        ``(ratio, info)``: the :class:`Ratio` and the training losses.
+        The :class:`Ratio`; ``ratio.losses`` holds the loss at each training step.
 
     Example (schematic)::
 
-        ratio, info = train_nre(key, model, 10_000, method="B")
+        ratio = train_nre(key, model, 10_000, method="B")
         ws = nre_posterior(key, ratio, model, x_obs, 100_000)
     """
     if method not in METHODS:
@@ -153,7 +155,7 @@ def train_nre(
     params, info = jax.jit(fit, static_argnums=(1, 4, 5, 6))(
         k_fit, loss, params, (theta_scale(theta), x_scale(x)), optimizer, int(num_steps),
         int(batch_size))
-    return Ratio(params, theta_scale, x_scale, spec), info
+    return Ratio(params, theta_scale, x_scale, spec, info.losses)
 
 
 def nre_posterior(

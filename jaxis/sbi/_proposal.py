@@ -27,7 +27,7 @@ import optax
 from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 
-from ._mlp import FitInfo, Standardizer, apply_mlp, fit, init_mlp
+from ._mlp import Standardizer, apply_mlp, fit, init_mlp
 from ._simulate import SimulatorSpec, simulate, simulator_spec
 
 Array = jax.Array
@@ -64,10 +64,11 @@ class Proposal:
 
     def __init__(self, params: list, x_scale: Standardizer, u_scale: Standardizer,
                  spec: SimulatorSpec, u_spec: SimulatorSpec, transforms: tuple,
-                 num_components: int):
+                 num_components: int, losses: Optional[Array] = None):
         self.params, self.x_scale, self.u_scale = params, x_scale, u_scale
         self.spec, self.u_spec, self.transforms = spec, u_spec, transforms
         self.num_components = num_components
+        self.losses = losses  # the training loss at each step
 
     def _to_u(self, theta) -> tuple[Array, Array]:
         """Flat unconstrained ``u`` and ``log |det J_T(u)|`` for constrained ``theta``."""
@@ -111,14 +112,14 @@ class Proposal:
         return self._from_u(self.u_scale.inverse(v))
 
     def tree_flatten(self):
-        return ((self.params, self.x_scale, self.u_scale, self.transforms),
+        return ((self.params, self.x_scale, self.u_scale, self.transforms, self.losses),
                 (self.spec, self.u_spec, self.num_components))
 
     @classmethod
     def tree_unflatten(cls, aux, children):
-        params, x_scale, u_scale, transforms = children
+        params, x_scale, u_scale, transforms, losses = children
         spec, u_spec, num_components = aux
-        return cls(params, x_scale, u_scale, spec, u_spec, transforms, num_components)
+        return cls(params, x_scale, u_scale, spec, u_spec, transforms, num_components, losses)
 
 
 def train_proposal(
@@ -134,15 +135,16 @@ def train_proposal(
     theta_sites: Optional[Sequence[str]] = None,
     x_site: Optional[str] = None,
     **kwargs,
-) -> tuple[Proposal, FitInfo]:
+) -> Proposal:
     """Fit ``q(theta | x)`` by maximum likelihood on prior-predictive draws.
 
     ``num_components = 1`` is a full-covariance Gaussian in the unconstrained space; more
-    components give a Gaussian mixture. Other arguments as in :func:`train_nre`.
+    components give a Gaussian mixture. Other arguments as in :func:`train_nre`. Returns
+    the :class:`Proposal`; ``q.losses`` holds the loss at each training step.
 
     Example (schematic)::
 
-        q, info = train_proposal(key, model, 10_000)
+        q = train_proposal(key, model, 10_000)
         ws = amortized_is(key, model, q, x_obs, 10_000)
     """
     if int(num_components) < 1:
@@ -169,5 +171,5 @@ def train_proposal(
     params, info = jax.jit(fit, static_argnums=(1, 4, 5, 6))(
         k_fit, loss, params, (u_scale(u), x_scale(x)), optimizer, int(num_steps),
         int(batch_size))
-    return Proposal(params, x_scale, u_scale, spec, u_spec, transforms, c), info
+    return Proposal(params, x_scale, u_scale, spec, u_spec, transforms, c, info.losses)
 

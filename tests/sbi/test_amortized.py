@@ -29,7 +29,7 @@ def q():
     """A two-component mixture (the Gaussian head is its one-component case, same code)."""
     with jax.enable_x64(False):
         return train_proposal(jax.random.PRNGKey(0), model, 1000, X_OBS, num_components=2,
-                              hidden=(32, 32), num_steps=500, batch_size=128)[0]
+                              hidden=(32, 32), num_steps=500, batch_size=128)
 
 
 @pytest.fixture(scope="module")
