@@ -66,7 +66,7 @@ def c2st(
         z_score: standardise by ``samples_a``'s mean and sd.
 
     Returns:
-        The mean held-out accuracy, a scalar in ``[0, 1]``.
+        The mean held-out accuracy, a scalar in ``[0, 1]``; NaN if any sample is NaN.
 
     Example (schematic)::
 
@@ -111,4 +111,4 @@ def c2st(
 
     accuracies = jax.vmap(one_fold)(jax.random.split(k_init, folds), jax.random.split(k_fit, folds),
                                     train_idx, idx)
-    return jnp.mean(accuracies)
+    return jnp.where(jnp.any(jnp.isnan(data)), jnp.nan, jnp.mean(accuracies))

@@ -52,13 +52,17 @@ def fractional_ranks(rng_key: Array, samples: Array, log_weights: Array, truth: 
 
 
 def uniformity_p_value(ranks: Array, num_bins: int = 10) -> Array:
-    """Pearson chi-square p-value that ``ranks (M, ...)`` in [0, 1] are Uniform(0, 1)."""
+    """Pearson chi-square p-value that ``ranks (M, ...)`` in [0, 1] are Uniform(0, 1).
+
+    NaN where any rank is NaN (e.g. a posterior whose weights cannot be normalised).
+    """
     m = ranks.shape[0]
     bins = jnp.clip(jnp.floor(ranks * num_bins).astype(jnp.int32), 0, num_bins - 1)
     counts = jnp.sum(bins[None] == jnp.arange(num_bins).reshape((-1,) + (1,) * ranks.ndim), 1)
     expected = m / num_bins
     stat = jnp.sum((counts - expected) ** 2, axis=0) / expected
-    return jax.scipy.special.gammaincc((num_bins - 1) / 2.0, stat / 2.0)
+    p = jax.scipy.special.gammaincc((num_bins - 1) / 2.0, stat / 2.0)
+    return jnp.where(jnp.any(jnp.isnan(ranks), axis=0), jnp.nan, p)
 
 
 def _as_weighted(posterior: Any, spec: SimulatorSpec) -> tuple[Array, Array]:
@@ -109,6 +113,7 @@ def sbc(
     keys = jax.random.split(k_post, int(num_datasets)), jax.random.split(k_rank, int(num_datasets))
     ranks = jax.vmap(rank_one)(*keys, x, truth)
     levels = jnp.asarray(levels, ranks.dtype)
-    inside = jnp.abs(ranks[None] - 0.5) <= levels[:, None, None] / 2
+    inside = (jnp.abs(ranks[None] - 0.5) <= levels[:, None, None] / 2).astype(ranks.dtype)
+    inside = jnp.where(jnp.isnan(ranks), jnp.nan, inside)  # a NaN rank makes coverage NaN
     return SBCResult(ranks, uniformity_p_value(ranks, int(num_bins)), levels,
                      jnp.mean(inside, axis=1))

@@ -15,14 +15,15 @@ def draws(key, shift, dim=2):
 
 @pytest.fixture(scope="module")
 def scores():
-    """One jitted, vmapped run over three pairs: shifts 0 (equal), 1 (mid), 10 (disjoint)."""
-    shifts = jnp.array([0.0, 1.0, 10.0])
-    keys = jax.random.split(jax.random.PRNGKey(0), 3 * 3).reshape(3, 3, 2)
+    """One jitted, vmapped run over four pairs: shifts 0 (equal), 1 (mid), 10 (disjoint) and
+    NaN (samples_b all NaN)."""
+    shifts = jnp.array([0.0, 1.0, 10.0, jnp.nan])
+    keys = jax.random.split(jax.random.PRNGKey(0), 4 * 3).reshape(4, 3, 2)
 
     def one(k, shift):
         return c2st(k[0], draws(k[1], 0.0), draws(k[2], shift), num_epochs=20)
 
-    return dict(zip([0.0, 1.0, 10.0], jax.jit(jax.vmap(one))(keys, shifts)))
+    return dict(zip([0.0, 1.0, 10.0, "nan"], jax.jit(jax.vmap(one))(keys, shifts)))
 
 
 def test_equal_distributions_score_one_half(scores):
@@ -41,6 +42,10 @@ def test_mid_case_matches_the_bayes_accuracy(scores):
     is within 4 binomial standard errors of it."""
     best = norm.cdf(0.5)
     assert jnp.abs(scores[1.0] - best) < 4 * jnp.sqrt(best * (1 - best) / (2 * N))
+
+
+def test_nan_samples_give_nan(scores):
+    assert jnp.isnan(scores["nan"])
 
 
 def test_bad_input():

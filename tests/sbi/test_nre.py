@@ -1,4 +1,6 @@
 """Neural ratio estimation on the conjugate Gaussian (analytic ratio and posterior)."""
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpyro
@@ -92,6 +94,7 @@ def test_nre_loss_is_minimised_by_the_exact_ratio():
     theta = jax.random.normal(key, (2000, 1))
     x = theta + gaussian.S * jax.random.normal(jax.random.PRNGKey(4), (2000, 1))
 
+    @functools.partial(jax.jit, static_argnums=0)
     def loss(method, scale, offset=0.0):
         def logits(t, xx):
             return scale * gaussian.log_ratio(t, xx) + offset * xx[..., 0]

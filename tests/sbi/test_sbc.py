@@ -37,11 +37,15 @@ def test_doubled_sd_has_power():
     assert scipy.stats.ncx2.sf(critical, BINS - 1, lam) > 0.99
 
 
+@jax.jit
+def gaussian_sbc(key, widen):
+    return sbc(key, gaussian.model, gaussian_posterior(widen), X0, num_datasets=M,
+               num_bins=BINS, levels=(0.5, 0.9))
+
+
 @pytest.mark.parametrize("widen, passes", [(1.0, True), (2.0, False)])
 def test_exact_passes_and_doubled_sd_fails(widen, passes):
-    res = jax.jit(lambda k: sbc(k, gaussian.model, gaussian_posterior(widen), X0,
-                                num_datasets=M, num_bins=BINS, levels=(0.5, 0.9)))(
-        jax.random.PRNGKey(0))
+    res = gaussian_sbc(jax.random.PRNGKey(0), widen)
     assert res.ranks.shape == (M, 1) and res.coverage.shape == (2, 1)
     if passes:
         assert res.p_values[0] > 1e-3
@@ -73,6 +77,12 @@ def test_ranks_of_equal_weights_are_exactly_uniform():
     r = fractional_ranks(jax.random.PRNGKey(0), jnp.arange(4.0)[:, None], jnp.zeros(4),
                          jnp.array([2.5]))
     assert 3 / 5 <= r[0] <= 4 / 5
+
+
+def test_nan_ranks_give_nan_p_values():
+    ranks = jnp.linspace(0.01, 0.99, 50)[:, None].repeat(2, 1).at[3, 1].set(jnp.nan)
+    p = uniformity_p_value(ranks)
+    assert jnp.isfinite(p[0]) and jnp.isnan(p[1])
 
 
 def test_bad_input():
