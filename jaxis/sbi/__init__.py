@@ -28,9 +28,9 @@ from ._sbc import uniformity_p_value as uniformity_p_value
 from ._sbc import SBCResult as SBCResult
 from ._sbc import fractional_ranks as fractional_ranks
 from ._sbc import sbc as sbc
-from ._simulate import simulate as simulate
-from ._simulate import simulator_spec as simulator_spec
-from ._simulate import SimulatorSpec as SimulatorSpec
+from ._simulator import simulate as simulate
+from ._simulator import simulator_spec as simulator_spec
+from ._simulator import SimulatorSpec as SimulatorSpec
 from ._smc_abc import smc_abc as smc_abc
 
 __all__ = [

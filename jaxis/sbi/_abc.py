@@ -36,7 +36,7 @@ import jax.numpy as jnp
 
 from ..weighted._checks import check_count
 from ..weighted._weighted_samples import WeightedSamples
-from ._simulator import ModelSites, check_x_obs, inspect_model, prior_predictive
+from ._simulator import SimulatorSpec, check_x_obs, prior_predictive, simulator_spec
 
 Array = jax.Array
 Distance = Callable[[Array, Array], Array]
@@ -152,9 +152,10 @@ def rejection_abc(
     distance: Optional[Distance] = None,
     summary: Optional[Callable[[Array], Array]] = None,
     chunk_size: int = 10_000,
-    observed: str = "x",
+    x_site: Optional[str] = None,
 ) -> ABCSamples:
-    """Rejection ABC on a numpyro simulator ``model(x=None)``: the closest ``quantile``.
+    """Rejection ABC on a numpyro simulator (``model()``, data site ``x_site``): the closest
+    ``quantile``.
 
     Keeps the ``floor(quantile * num_simulations)`` prior-predictive draws whose data are
     closest to ``x_obs`` (see the module docstring for the distance), each with weight
@@ -180,7 +181,7 @@ def rejection_abc(
             f"num_simulations={num_simulations} is too small for quantile={quantile}: it keeps "
             f"no simulation; use num_simulations >= {math.ceil(1 / quantile)} or a larger quantile."
         )
-    sites = inspect_model(model, observed)
+    sites = simulator_spec(model, x_site=x_site)
     x_obs = check_x_obs(x_obs, sites)
     run = _rejection_runner(model, sites, summary, distance, num_simulations, num_keep,
                             chunk_size)
@@ -203,6 +204,6 @@ def _rejection_runner(model, sites, summary, distance, num_simulations, num_keep
     return jax.jit(run)
 
 
-def _theta_and_x(model: Callable, sites: ModelSites, key: Array):
-    theta, x, _ = prior_predictive(model, sites, key)
+def _theta_and_x(model: Callable, sites: SimulatorSpec, key: Array):
+    theta, x, _ = prior_predictive(key, model, sites)
     return theta, x

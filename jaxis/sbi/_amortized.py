@@ -28,7 +28,7 @@ from numpyro.infer.util import log_density
 
 from ..weighted import WeightedSamples
 from ._proposal import Proposal
-from ._simulate import simulate, simulator_spec
+from ._simulator import simulate, simulator_spec
 
 Array = jax.Array
 

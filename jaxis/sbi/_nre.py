@@ -33,7 +33,7 @@ import optax
 
 from ..weighted import WeightedSamples
 from ._mlp import Standardizer, apply_mlp, fit, init_mlp
-from ._simulate import SimulatorSpec, simulate, simulator_spec
+from ._simulator import SimulatorSpec, simulate, simulator_spec
 
 Array = jax.Array
 METHODS = ("A", "B", "balanced")

@@ -28,7 +28,7 @@ from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 
 from ._mlp import Standardizer, apply_mlp, fit, init_mlp
-from ._simulate import SimulatorSpec, simulate, simulator_spec
+from ._simulator import SimulatorSpec, simulate, simulator_spec
 
 Array = jax.Array
 

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from ..weighted import WeightedSamples
-from ._simulate import SimulatorSpec, simulate, simulator_spec
+from ._simulator import SimulatorSpec, simulate, simulator_spec
 
 Array = jax.Array
 

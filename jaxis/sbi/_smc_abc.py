@@ -46,7 +46,7 @@ from jax.flatten_util import ravel_pytree
 from ..weighted._checks import check_count
 from ._abc import (ABCSamples, Distance, check_fraction, empty_best, make_distance,
                    merge_best, simulate_best)
-from ._simulator import check_x_obs, inspect_model, prior_predictive, simulate_at
+from ._simulator import check_x_obs, prior_predictive, simulate_at, simulator_spec
 
 Array = jax.Array
 
@@ -77,7 +77,7 @@ def smc_abc(
     distance: Optional[Distance] = None,
     summary: Optional[Callable[[Array], Array]] = None,
     chunk_size: int = 10_000,
-    observed: str = "x",
+    x_site: Optional[str] = None,
 ) -> ABCSamples:
     """Population Monte Carlo ABC on a numpyro simulator ``model(x=None)``.
 
@@ -110,7 +110,7 @@ def smc_abc(
     initial = check_count(initial_factor, "initial_factor") * num
     initial = min(initial, max(budget // 2, num))  # sbibm's first-round size
     chunk_size = check_count(chunk_size, "chunk_size")
-    sites = inspect_model(model, observed)
+    sites = simulator_spec(model, x_site=x_site)
     x_obs = check_x_obs(x_obs, sites)
     run = _smc_runner(model, sites, summary, distance, budget, num, alpha, float(kernel_scale),
                       batch, initial, chunk_size)
@@ -131,17 +131,17 @@ def _populations(rng_key, x_obs, model, sites, summary, distance, budget, num, a
     """Generation 0 by rejection, then PMC generations until the budget is spent."""
 
     def simulate_prior(key):
-        theta, x, u = prior_predictive(model, sites, key)
+        theta, x, u = prior_predictive(key, model, sites)
         return (theta, ravel_pytree(u)[0]), x
 
     k0, key = jax.random.split(rng_key)
     pilot = lambda x: make_distance(x, x_obs, summary, distance)
     d, (theta, u), distance_fn = simulate_best(k0, simulate_prior, pilot, initial, num,
                                                chunk_size)
-    template = jax.eval_shape(lambda k: prior_predictive(model, sites, k)[2], k0)
+    template = jax.eval_shape(lambda k: prior_predictive(k, model, sites)[2], k0)
     zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), template)
     unravel = ravel_pytree(zeros)[1]
-    simulate_batch = jax.vmap(lambda k, v: simulate_at(model, sites, k, unravel(v)))
+    simulate_batch = jax.vmap(lambda k, v: simulate_at(k, model, sites, unravel(v)))
     log_w = jnp.full((num,), -math.log(initial), d.dtype)
     state = (key, u, theta, log_w, d, jnp.max(d), jnp.asarray(initial), jnp.asarray(True))
 
