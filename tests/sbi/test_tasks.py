@@ -64,6 +64,29 @@ def test_simulated_moments_match_the_likelihood(name):
         within(x, 0.5 * 1.0 + 0.5 * 1e-4, lambda v: jnp.prod((v - theta) ** 2, -1))
 
 
+def test_observations_are_consistent_with_their_true_parameters():
+    """Transcription check, independent of the task code: each sbibm observation is a
+    simulation at its true parameters, so the standardised residuals of the Gaussian tasks
+    are chi-square and every two_moons residual lies on the crescent (radius 0.1 +- 0.01)."""
+    alpha = 1e-6  # per-check false-alarm probability
+    for name, var in (("gaussian_linear", 0.1), ("gaussian_linear_uniform", 0.1)):
+        task = tasks.get(name)
+        stat = sum(float(jnp.sum((task.observation(i) - task.true_parameters(i)) ** 2)) / var
+                   for i in range(1, 11))
+        assert stats.chi2.ppf(alpha, 100) < stat < stats.chi2.isf(alpha, 100), name
+    task = tasks.get("gaussian_mixture")  # either component: within the wide one's range
+    for i in range(1, 11):
+        d2 = float(jnp.sum((task.observation(i) - task.true_parameters(i)) ** 2))
+        assert d2 < stats.chi2.isf(alpha, 2), i
+    task = tasks.get("two_moons")
+    z_lim = stats.norm.isf(alpha / 2)
+    for i in range(1, 11):
+        t, x = np.asarray(task.true_parameters(i)), np.asarray(task.observation(i))
+        z0, z1 = (t[0] + t[1]) / math.sqrt(2), (t[1] - t[0]) / math.sqrt(2)
+        u, v = x[0] + abs(z0) - 0.25, x[1] - z1
+        assert u > 0 and abs(math.hypot(u, v) - 0.1) < z_lim * 0.01, i
+
+
 def test_two_moons_density_is_normalised_and_matches_the_simulator():
     task = tasks.get("two_moons")
     theta = task.true_parameters(1)
