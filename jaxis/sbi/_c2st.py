@@ -11,23 +11,26 @@ is at most the Bayes-optimal accuracy ``1/2 + TV(p_a, p_b)/2`` (equal sample siz
 
 Settings as sbibm's (Lueckmann et al. 2021): an MLP with two hidden layers of ``10 d``
 ReLU units, Adam (step ``1e-3``), minibatches of 200, an L2 penalty ``1e-4`` on the
-weights, 5 folds, z-scoring by the reference. sbibm runs scikit-learn's
-``MLPClassifier`` (Glorot-uniform initial weights, here LeCun-normal) until the
-training loss stalls; here the number of epochs is fixed
-(``num_epochs``) so that the test is one jit-able function, vmapped over the folds.
+weights, 5 folds, z-scoring by the reference, and scikit-learn's ``MLPClassifier``
+stopping rule: shuffled epochs until the epoch's mean training loss ``L_e`` has failed
+``n_iter_no_change = 10`` times in a row to beat the best so far by ``tol = 1e-4``
+(``L_e > min_{e' < e} L_e' - tol``), at most ``max_epochs = 1000`` (sbibm's
+``max_iter``). Initial weights are LeCun-normal (scikit-learn: Glorot-uniform). The
+epochs run in a ``lax.while_loop`` per fold, the folds vmapped: one jit-able function.
+Training to the stall matters: a fixed 50 epochs scored 0.58 where the stalled
+classifier scores 0.79 (REJ-ABC samples on two_moons), far below the published scale.
 
 References: Lopez-Paz, Oquab (2017), *Revisiting classifier two-sample tests*;
 Lueckmann et al. (2021), *Benchmarking simulation-based inference*, AISTATS.
 """
 from __future__ import annotations
 
-import math
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from ._mlp import Standardizer, apply_mlp, fit, init_mlp
+from ._mlp import Standardizer, apply_mlp, init_mlp
 
 Array = jax.Array
 
@@ -47,7 +50,9 @@ def c2st(
     samples_b: Array,
     *,
     num_folds: int = 5,
-    num_epochs: int = 50,
+    max_epochs: int = 1000,
+    tol: float = 1e-4,
+    n_iter_no_change: int = 10,
     batch_size: int = 200,
     l2: float = 1e-4,
     learning_rate: float = 1e-3,
@@ -61,7 +66,7 @@ def c2st(
             moments z-score both sets.
         samples_b: samples ``(N_b, d)`` under test.
         num_folds: cross-validation folds (rows beyond a multiple of it are dropped).
-        num_epochs: passes over each fold's training rows.
+        max_epochs, tol, n_iter_no_change: the stopping rule (module docstring).
         batch_size, l2, learning_rate: the optimiser's settings (sbibm's defaults).
         z_score: standardise by ``samples_a``'s mean and sd.
 
@@ -91,21 +96,41 @@ def c2st(
     size = num // folds
     idx = jax.random.permutation(k_split, num)[:folds * size].reshape(folds, size)
     train_idx = jnp.stack([jnp.concatenate([idx[:f], idx[f + 1:]]).ravel() for f in range(folds)])
-    dim = data.shape[1]
-    steps = max(1, num_epochs * math.ceil(train_idx.shape[1] / batch_size))
+    dim, batches = data.shape[1], max(1, train_idx.shape[1] // int(batch_size))
     optimizer = optax.adam(learning_rate)
 
-    def loss(params, key, batch):
-        u, y = batch
+    def loss(params, u, y):
         logits = apply_mlp(params, u, jax.nn.relu)[:, 0]
         penalty = sum(jnp.sum(w**2) for w, _ in params)
         return (jnp.mean(optax.sigmoid_binary_cross_entropy(logits, y))
                 + 0.5 * l2 * penalty / u.shape[0])
 
+    grad = jax.value_and_grad(loss)
+
     def one_fold(k_i, k_f, train, test):
+        def step(carry, rows):
+            params, opt_state = carry
+            value, g = grad(params, data[rows], labels[rows])
+            updates, opt_state = optimizer.update(g, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), value
+
+        def epoch(state):
+            params, opt_state, key, best, stalls, count = state
+            key, k_perm = jax.random.split(key)
+            order = jax.random.permutation(k_perm, train)[:batches * int(batch_size)]
+            (params, opt_state), values = jax.lax.scan(
+                step, (params, opt_state), order.reshape(batches, int(batch_size)))
+            value = jnp.mean(values)
+            stalls = jnp.where(value > best - tol, stalls + 1, 0)
+            return params, opt_state, key, jnp.minimum(best, value), stalls, count + 1
+
+        def going(state):
+            return (state[4] <= int(n_iter_no_change)) & (state[5] < int(max_epochs))
+
         params = init_mlp(k_i, (dim, 10 * dim, 10 * dim, 1))
-        params, _ = fit(k_f, loss, params, (data[train], labels[train]), optimizer, steps,
-                        batch_size)
+        inf = jnp.asarray(jnp.inf, data.dtype)
+        state = (params, optimizer.init(params), k_f, inf, 0, 0)
+        params = jax.lax.while_loop(going, epoch, state)[0]
         guess = apply_mlp(params, data[test], jax.nn.relu)[:, 0] > 0
         return jnp.mean(guess == (labels[test] > 0.5))
 

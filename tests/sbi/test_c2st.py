@@ -21,7 +21,7 @@ def scores():
     keys = jax.random.split(jax.random.PRNGKey(0), 4 * 3).reshape(4, 3, 2)
 
     def one(k, shift):
-        return c2st(k[0], draws(k[1], 0.0), draws(k[2], shift), num_epochs=20)
+        return c2st(k[0], draws(k[1], 0.0), draws(k[2], shift), max_epochs=200)
 
     return dict(zip([0.0, 1.0, 10.0, "nan"], jax.jit(jax.vmap(one))(keys, shifts)))
 
