@@ -4,7 +4,9 @@ The network is ``f(x) = W_L h_{L-1} + b_L`` with ``h_l = act(W_l h_{l-1} + b_l)`
 ``h_0 = x``; weights start from the LeCun-normal draw ``W ~ N(0, 1/fan_in)`` and zero
 biases. Inputs are z-scored, ``(x - mean) / std``, with the moments of the training data
 (:class:`Standardizer`); a constant column keeps ``std = 1``. :func:`fit` runs
-``num_steps`` minibatch updates of any optax optimiser inside one ``lax.scan``.
+``num_steps`` minibatch updates of any optax optimiser inside one ``lax.scan``; given
+held-out ``validation`` data it scores them every ``eval_every`` steps and returns the
+parameters with the lowest held-out loss (early stopping without the early exit).
 
 The neural parts of :mod:`jaxis.sbi` (ratio estimators, amortised proposals, the C2ST
 classifier) are built on these three pieces and nothing heavier.
@@ -14,7 +16,7 @@ standardisation and the ``1/fan_in`` initialisation); optax (DeepMind 2020).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -95,9 +97,11 @@ class Standardizer:
 
 
 class FitInfo(NamedTuple):
-    """The loss at every step of :func:`fit`."""
+    """The loss at every step of :func:`fit`, and the held-out loss at every evaluation
+    (``None`` without validation data)."""
 
     losses: Array
+    val_losses: Optional[Array] = None
 
 
 def fit(
@@ -108,20 +112,26 @@ def fit(
     optimizer: optax.GradientTransformation,
     num_steps: int,
     batch_size: int = 256,
+    validation: Any = None,
+    eval_every: int = 100,
 ) -> tuple[Any, FitInfo]:
     """Minimise ``loss_fn(params, rng_key, batch)`` over random minibatches of ``data``.
 
     ``data`` is a pytree of arrays sharing the leading axis ``N``; each step draws
     ``batch_size`` rows uniformly (with replacement) and applies one optimizer update, all
-    inside one ``lax.scan`` (jit- and vmap-able; ``num_steps`` and ``batch_size`` static).
-    Returns the trained parameters and :class:`FitInfo`.
+    inside one ``lax.scan`` (jit- and vmap-able; ``num_steps``, ``batch_size`` and
+    ``eval_every`` static). With ``validation`` (a pytree like ``data``), ``num_steps`` is
+    rounded up to a multiple of ``eval_every``, the whole validation set is scored after
+    every ``eval_every`` steps (one fixed key), and the parameters with the lowest score
+    are returned (a NaN score propagates). Returns the parameters and :class:`FitInfo`.
     """
     rows = {jnp.shape(leaf)[0] for leaf in jax.tree_util.tree_leaves(data)}
     if len(rows) != 1:
         raise ValueError(f"data: every array needs the same leading size; got {sorted(rows)}.")
     (num,) = rows
-    if int(num_steps) < 1 or int(batch_size) < 1:
-        raise ValueError(f"num_steps and batch_size must be >= 1; got {num_steps}, {batch_size}.")
+    if int(num_steps) < 1 or int(batch_size) < 1 or int(eval_every) < 1:
+        raise ValueError(f"num_steps, batch_size and eval_every must be >= 1; got {num_steps}, "
+                         f"{batch_size}, {eval_every}.")
     grad = jax.value_and_grad(loss_fn)
 
     def step(carry, key):
@@ -133,6 +143,22 @@ def fit(
         updates, opt_state = optimizer.update(g, opt_state, p)
         return (optax.apply_updates(p, updates), opt_state), loss
 
-    keys = jax.random.split(rng_key, int(num_steps))
-    (params, _), losses = jax.lax.scan(step, (params, optimizer.init(params)), keys)
-    return params, FitInfo(losses)
+    if validation is None:
+        keys = jax.random.split(rng_key, int(num_steps))
+        (params, _), losses = jax.lax.scan(step, (params, optimizer.init(params)), keys)
+        return params, FitInfo(losses)
+    k_steps, k_val = jax.random.split(rng_key)
+    rounds, every = -(-int(num_steps) // int(eval_every)), int(eval_every)
+
+    def round_(carry, keys):
+        p, opt_state, best_p, best = carry
+        (p, opt_state), losses = jax.lax.scan(step, (p, opt_state), keys)
+        score = loss_fn(p, k_val, validation)
+        take = (score < best) | jnp.isnan(score)
+        best_p = jax.tree_util.tree_map(lambda a, b: jnp.where(take, a, b), p, best_p)
+        return (p, opt_state, best_p, jnp.where(take, score, best)), (losses, score)
+
+    keys = jax.random.split(k_steps, rounds * every).reshape(rounds, every, -1)
+    start = (params, optimizer.init(params), params, jnp.asarray(jnp.inf))
+    (_, _, params, _), (losses, scores) = jax.lax.scan(round_, start, keys)
+    return params, FitInfo(losses.reshape(-1), scores)

@@ -91,8 +91,11 @@ class Proposal:
         u, log_det = self._to_u(theta)
         head = _head(self.params, self.x_scale(self.spec.flat_x(x)), u.shape[-1],
                      self.num_components)
-        log_q = _mixture_log_prob(*head, self.u_scale(u))
-        return log_q - jnp.sum(jnp.log(self.u_scale.std)) - log_det
+        log_q = _mixture_log_prob(*head, self.u_scale(u)) - jnp.sum(jnp.log(self.u_scale.std))
+        # theta on the support's edge (u = +-inf, e.g. a float32-saturated draw): the density
+        # there is the limit q_u(u) / |J(u)| -> 0, not inf - inf; a NaN theta stays NaN.
+        edge = jnp.any(jnp.isinf(u), -1) & ~jnp.any(jnp.isnan(u), -1)
+        return jnp.where(edge, -jnp.inf, log_q - log_det)
 
     def sample(self, rng_key: Array, x: Array, num_samples: int) -> dict[str, Array]:
         """``num_samples`` draws ``theta ~ q(theta | x)`` for one ``x``: dict site -> ``(N, ...)``.

@@ -69,6 +69,13 @@ def test_diagnostics_of_a_good_proposal(runs):
     assert ws.pareto_k().reliable
 
 
+def test_density_on_the_support_edge_is_zero_and_nan_stays_nan(q):
+    """lam = 0 maps to u = -inf (a float32-saturated draw lands there): q's density is the
+    limit 0 there, not inf - inf = NaN; a NaN theta is not turned into a number."""
+    log_q = q.log_prob(jnp.array([0.0, jnp.nan, 1.0]), X_OBS)
+    assert log_q[0] == -jnp.inf and jnp.isnan(log_q[1]) and jnp.isfinite(log_q[2])
+
+
 def test_bad_input(q):
     key = jax.random.PRNGKey(0)
     with pytest.raises(ValueError, match="defensive"):

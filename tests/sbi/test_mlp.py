@@ -57,3 +57,22 @@ def test_fit_solves_least_squares_and_vmaps_over_seeds():
     assert info.losses.shape == (3, 1000)
     assert jnp.allclose(w[..., 0], exact[:2], atol=1e-6)
     assert jnp.allclose(b[..., 0], exact[2], atol=1e-6)
+
+
+def test_fit_with_validation_returns_the_best_held_out_parameters():
+    """Noisy data: the returned parameters score exactly the lowest of the recorded
+    held-out losses, and num_steps is rounded up to a multiple of eval_every."""
+    key_x, key_n, key_v = jax.random.split(jax.random.PRNGKey(4), 3)
+    x = jax.random.normal(key_x, (300, 2))
+    y = x @ jnp.array([1.0, -1.0]) + jax.random.normal(key_n, (300,))
+    train, held = (x[:200], y[:200]), (x[200:], y[200:])
+
+    def loss(p, key, batch):
+        xb, yb = batch
+        return jnp.mean((apply_mlp(p, xb)[:, 0] - yb) ** 2)
+
+    p0 = init_mlp(key_v, (2, 8, 1))
+    params, info = jax.jit(fit, static_argnums=(1, 4, 5, 6, 8))(
+        key_v, loss, p0, train, optax.adam(0.05), 960, 16, held, 50)
+    assert info.losses.shape == (1000,) and info.val_losses.shape == (20,)
+    assert jnp.allclose(loss(params, None, held), jnp.min(info.val_losses), rtol=1e-6)

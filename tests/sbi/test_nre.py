@@ -114,6 +114,8 @@ def test_bad_input():
         train_nre(key, gaussian.model, 10, X_OBS, theta_sites=("mu",))
     with pytest.raises(ValueError, match="x_site"):
         simulator_spec(gaussian.model, (None,), x_site="y")
+    with pytest.raises(ValueError, match="validation_fraction"):
+        train_nre(key, gaussian.model, 10, X_OBS, validation_fraction=1.0)
     with pytest.raises(ValueError, match="num_atoms"):
         train_nre(key, gaussian.model, 10, X_OBS, method="B", num_atoms=1)
     spec = simulator_spec(gaussian.model, (X_OBS,))
