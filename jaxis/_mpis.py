@@ -26,7 +26,7 @@ from numpyro import handlers
 from ._builders import cached_build
 from ._filter_jit import filter_jit
 from ._memory import RUNTIME_ALLOWANCE, budget_guard, compiled_peak, resolve_budget
-from .graph._graph import FactorGraph, build_graph, to_compact
+from .graph._graph import FactorGraph, build_graph, check_layout, to_compact
 from .trace._axes import distinct_sizes
 from .trace._enumerate import MODES as ENUMERATE_MODES
 from .trace._parallel_trace import parallel_trace
@@ -108,6 +108,7 @@ def mpis(
     check_memory: bool = True,
     params: Optional[dict] = None,
     enumerate: str = "auto",
+    dedup_rows: bool = True,
 ) -> Callable[..., MPTrace]:
     """Build ``run(rng_key, *args, **kwargs) -> MPTrace`` for massively parallel IS.
 
@@ -134,6 +135,12 @@ def mpis(
             "parallel"}`` and every other finite-support latent with at most K values;
             ``"marked"`` only the marked ones. With a guide, a discrete latent the guide
             does not sample is enumerated (numpyro's convention).
+        dedup_rows: within a plate that holds no latent, evaluate an observed site's
+            log density once per element of its other plates when its parameters do not
+            vary along that plate (replicates, repeated trials, i.i.d. data), summing the
+            observed values' sufficient statistics instead (exact; Bernoulli, Binomial,
+            Poisson, Normal, HalfNormal; see ``jaxis/trace/_row_stats.py``). ``False``
+            evaluates every row.
 
     Model arguments: array leaves (numpy or jax arrays, Python floats) are traced, so new
     data of the same shape reuse the compilation and ``run`` may be vmapped over datasets;
@@ -185,20 +192,23 @@ def mpis(
 
     if enumerate not in ENUMERATE_MODES:
         raise ValueError(f"enumerate must be one of {ENUMERATE_MODES}, got {enumerate!r}.")
+    if not isinstance(dedup_rows, bool):
+        raise ValueError(f"dedup_rows must be True or False, got {dedup_rows!r}.")
+    options = (enumerate, memory_budget, check_memory, dedup_rows)
     if params is not None:  # a fresh substituted model: nothing to share
-        return _make(model, guide, K, enumerate, memory_budget, check_memory)
-    return cached_build(model, ("mpis", guide, K, enumerate, memory_budget, check_memory),
-                        lambda: _make(model, guide, K, enumerate, memory_budget,
-                                      check_memory))
+        return _make(model, guide, K, *options)
+    return cached_build(model, ("mpis", guide, K, *options),
+                        lambda: _make(model, guide, K, *options))
 
 
-def _make(model, guide, K: int, enumerate: str, memory_budget, check_memory: bool):
+def _make(model, guide, K: int, enumerate: str, memory_budget, check_memory: bool,
+          dedup_rows: bool):
     if not check_memory:
-        return _build(model, guide, K, enumerate, None)
-    relower = lambda k, key, a, kw: _build(model, guide, k, enumerate, None).lower(
-        key, *a, **kw)
+        return _build(model, guide, K, enumerate, None, dedup_rows)
+    relower = lambda k, key, a, kw: _build(model, guide, k, enumerate, None,
+                                           dedup_rows).lower(key, *a, **kw)
     guard = budget_guard("MP IS", K, memory_budget, mp_peak, relower)
-    return _build(model, guide, K, enumerate, guard)
+    return _build(model, guide, K, enumerate, guard, dedup_rows)
 
 
 def mp_peak(lowered) -> int:
@@ -262,7 +272,8 @@ def _in_place(value: jax.Array, det) -> jax.Array:
     return jnp.reshape(value, shape[:len(shape) - e] + (1,) * e + shape[len(shape) - e:])
 
 
-def _build(model, guide, K: int, enumerate: str, guard) -> Callable[..., MPTrace]:
+def _build(model, guide, K: int, enumerate: str, guard,
+           dedup_rows: bool = False) -> Callable[..., MPTrace]:
     """The jitted run (with ``guard`` checking each new signature, or none)."""
 
     def structure_of(args, kwargs):
@@ -272,11 +283,18 @@ def _build(model, guide, K: int, enumerate: str, guard) -> Callable[..., MPTrace
         structure = structure_of(args, kwargs)
         graph = structure_graph(model, guide, structure, K, args, kwargs)
         pt = parallel_trace(rng_key, model, guide, sizes=structure.sizes(K),
-                            structure=structure, args=args, kwargs=kwargs)
+                            structure=structure, args=args, kwargs=kwargs,
+                            dedup_rows=dedup_rows)
         factors = _log_factors(pt, structure, K)
-        log_factors = tuple(to_compact(graph, factors[f.name], f.name, f.kvars, f.plates,
-                                       f.summed, graph.prev_ndim(f.name))
-                            for f in graph.factors)
+        log_factors = []
+        for f in graph.factors:
+            summed = f.summed
+            if f.name in pt.presummed:  # summed from statistics: check the unsummed shape
+                plates, batch = pt.presummed[f.name]
+                check_layout(graph, batch, f.name, f.kvars, f.plates + f.summed)
+                summed = tuple(p for p in summed if p not in plates)
+            log_factors.append(to_compact(graph, factors[f.name], f.name, f.kvars, f.plates,
+                                          summed, graph.prev_ndim(f.name)))
         dets = {d.name: to_compact(graph, _in_place(pt.deterministic[d.name], d), d.name,
                                    d.kvars, d.varying, event_ndim=d.event_ndim)
                 for d in graph.deterministics}

@@ -3,6 +3,7 @@
     jaxis run                                  # the built-in demo (DEFAULT_CONFIG), < 1 min
     jaxis run configs/chimpanzees.yaml         # reproduce the paper's chimpanzee figures
     jaxis run configs/chimpanzees.yaml --set K=[5,10] --out results/chimp
+    jaxis run configs/figure3_chimpanzees.yaml # learned proposals (the paper's Fig. 3)
     jaxis list                                 # models and shipped configs
 
 ``run`` prints a table and writes ``results.json``, ``config.yaml`` and PNG plots into a

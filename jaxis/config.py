@@ -2,9 +2,10 @@
 
 A config names a model and its data, the sample counts ``K`` for MP IS and for global IS,
 the number of repeated runs (for standard errors), the posterior samples to draw, the seed,
-the methods to run and the output folder. ``configs/*.yaml`` in the repository hold one per
-experiment; :data:`DEFAULT_CONFIG` (synthetic chimpanzee-structured data, a few ``K``,
-well under a minute) ships inside the package.
+the methods to run and the output folder; an optional ``learning`` section
+(:class:`LearningConfig`) trains proposals (the paper's Figure 3). ``configs/*.yaml`` in the
+repository hold one per experiment; :data:`DEFAULT_CONFIG` (synthetic chimpanzee-structured
+data, a few ``K``, well under a minute) ships inside the package.
 
 Every problem is a ``ValueError`` naming the key and the fix: a method the runner cannot
 run, a data file that is missing, unreadable or lacks an array. Overrides use the CLI's
@@ -18,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
@@ -80,6 +82,22 @@ def _methods(key: str, v: Any, example: str) -> tuple[str, ...]:
     return check_methods(tuple(v))
 
 
+def _positive_floats(key: str, v: Any, example: str) -> tuple[float, ...]:
+    ok = isinstance(v, (list, tuple)) and len(v) > 0 and all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0 for x in v)
+    _check(key, ok, v, "a non-empty list of numbers > 0", example)
+    return tuple(float(x) for x in v)
+
+
+def _learning_methods(key: str, v: Any, example: str) -> tuple[str, ...]:
+    """A non-empty list of the proposal-learning methods the runner can run."""
+    from .experiments._learning_methods import check_learning_methods  # lazy, as _methods
+
+    ok = isinstance(v, (list, tuple)) and len(v) > 0 and all(isinstance(m, str) for m in v)
+    _check(key, ok, v, "a non-empty list of method names", example)
+    return check_learning_methods(tuple(v))
+
+
 def _int_map(key: str, v: Any, example: str) -> dict[str, int]:
     ok = isinstance(v, Mapping) and all(isinstance(k, str) and _is_int(n) for k, n in v.items())
     _check(key, ok, v, "a mapping of names to integers", example)
@@ -89,6 +107,11 @@ def _int_map(key: str, v: Any, example: str) -> dict[str, int]:
 def _section(cls: type) -> Callable:
     """Checker of a nested section: builds ``cls``, its keys prefixed by the section's."""
     return lambda key, value, example: _build(cls, value, f"{key}.")
+
+
+def _optional_section(cls: type) -> Callable:
+    """As :func:`_section`, with ``None`` (YAML ``null``) meaning the section is off."""
+    return lambda key, value, example: None if value is None else _build(cls, value, f"{key}.")
 
 
 def _spec(check: Callable, example: str) -> dict:
@@ -120,6 +143,31 @@ class DatasetConfig:
 
 
 @dataclass(frozen=True)
+class LearningConfig:
+    """Learned proposals (the paper's Figure 3): each method trained at each learning rate.
+
+    Attributes:
+        methods: from :data:`jaxis.experiments.LEARNING_LABELS` (``vi``, ``iwae``,
+            ``mp_vi``, ``rws``, ``mp_rws``, ``qem``).
+        K: samples per latent (joint samples for ``iwae`` / ``rws``) of each training
+            step, and of the MP bound ``log P-hat`` recorded at the evaluation points.
+        lrs: Adam learning rates (QEM: the moving-average weight, in (0, 1]).
+        num_iterations: training iterations per run.
+        eval_every: iterations between evaluation points (it divides ``num_iterations``).
+        final_K: one-shot MP IS with each final proposal at these K (e.g. [30]).
+    """
+
+    methods: tuple[str, ...] = field(metadata=_spec(_learning_methods, "[mp_vi, mp_rws]"))
+    K: int = field(default=10, metadata=_spec(_positive_int, "10"))
+    lrs: tuple[float, ...] = field(
+        default=(0.3, 0.1, 0.03, 0.01), metadata=_spec(_positive_floats, "[0.3, 0.1]")
+    )
+    num_iterations: int = field(default=100, metadata=_spec(_positive_int, "100"))
+    eval_every: int = field(default=10, metadata=_spec(_positive_int, "10"))
+    final_K: tuple[int, ...] = field(default=(), metadata=_spec(_positive_ints, "[30]"))
+
+
+@dataclass(frozen=True)
 class Config:
     """One experiment.
 
@@ -133,6 +181,7 @@ class Config:
         seed: the root PRNG seed.
         methods: methods to run, from :data:`jaxis.experiments.METHOD_LABELS`.
         out_dir: output folder.
+        learning: learned proposals (a :class:`LearningConfig`), or ``None``: none.
     """
 
     model: str = field(metadata=_spec(_str, "chimpanzees"))
@@ -150,6 +199,9 @@ class Config:
         default=("mp_is", "global_is"), metadata=_spec(_methods, "[mp_is, global_is]")
     )
     out_dir: str = field(default="results", metadata=_spec(_str, "results/chimpanzees"))
+    learning: Optional[LearningConfig] = field(
+        default=None, metadata=_spec(_optional_section(LearningConfig), "{methods: [mp_rws]}")
+    )
 
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:
@@ -204,6 +256,19 @@ def _validate(cfg: Config, *, check_paths: bool) -> Config:
     for method, key in (("mp_is", "K"), ("global_is", "global_is_K")):
         if method in cfg.methods and not getattr(cfg, key):
             raise ValueError(f"{key}: method {method} needs at least one value, e.g. [3, 10].")
+    learning = cfg.learning
+    if learning is not None:
+        if learning.num_iterations % learning.eval_every:
+            raise ValueError(
+                f"learning.eval_every: {learning.eval_every} does not divide "
+                f"learning.num_iterations ({learning.num_iterations}). Fix: e.g. "
+                f"--set learning.eval_every={math.gcd(learning.num_iterations, 10)}."
+            )
+        if "qem" in learning.methods and max(learning.lrs) > 1:
+            raise ValueError(
+                f"learning.lrs: QEM's learning rate is a moving-average weight in (0, 1], "
+                f"got {max(learning.lrs)}. Fix: e.g. --set 'learning.lrs=[0.3, 0.1]'."
+            )
     if check_paths and not data.synthetic:
         try:
             load_dataset(data.name, path=data.path, corrected=data.corrected, run=data.run)
@@ -236,7 +301,10 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
             return {k: plain(v) for k, v in value.items()}
         return value
 
-    return plain(dataclasses.asdict(cfg))
+    raw = plain(dataclasses.asdict(cfg))
+    if raw["learning"] is None:  # an optional section that is off is left out
+        del raw["learning"]
+    return raw
 
 
 def dump_config(cfg: Config) -> str:

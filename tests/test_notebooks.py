@@ -20,7 +20,10 @@ MP_K = {"chimpanzees": [3], "bus_breakdown": [3]}
 GLOBAL_K = [30]
 NUM_RUNS = 2
 NUM_POSTERIOR_SAMPLES = 10
-SEED = 0""",
+SEED = 0
+LEARN_MODEL = "chimpanzees"
+LEARN_TRAIN_K, LEARN_LR, LEARN_ITERATIONS = 3, 0.1, 3
+LEARN_K, LEARN_RUNS = 5, 2""",
     "blog_importance_sampling.ipynb": """\
 NUM_SAMPLES = 2_000
 NUM_SOURCES = 12

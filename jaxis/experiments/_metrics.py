@@ -38,13 +38,14 @@ def _identity(value: jax.Array) -> jax.Array:
     return value
 
 
-def mp_is_metrics(spec: ModelSpec, K: int, num_draws: int, sites: tuple[str, ...]) -> Callable:
-    """The metrics of one MP IS run with ``K`` samples per latent (``sites``: scalar globals)."""
-    run = mpis(spec.model, spec.guide, K=K, check_memory=False)  # the row is checked
+def learned_mp_metrics(model: Callable, guide: Callable, K: int, num_draws: int,
+                       sites: tuple[str, ...]) -> Callable:
+    """``metrics(rng_key, params, train, all)`` of one MP IS run with ``K`` samples per
+    latent from ``guide`` at its ``numpyro.param`` values ``params`` (``None``: initial)."""
 
-    def metrics(rng_key, train, all_):
+    def metrics(rng_key, params, train, all_):
         k_run, k_pred = jax.random.split(rng_key)
-        mpt = run(k_run, **train)
+        mpt = mpis(model, guide, K=K, params=params, check_memory=False)(k_run, **train)
         site_ess = ess(mpt)
         ess_sites = sites or tuple(site_ess)
         out = {
@@ -54,11 +55,18 @@ def mp_is_metrics(spec: ModelSpec, K: int, num_draws: int, sites: tuple[str, ...
         }
         if all_ is not None:
             out["predictive_ll"] = predictive_log_likelihood(
-                k_pred, mpt, spec.model, train, all_, num_draws
+                k_pred, mpt, model, train, all_, num_draws
             )
         return out
 
     return metrics
+
+
+def mp_is_metrics(spec: ModelSpec, K: int, num_draws: int, sites: tuple[str, ...]) -> Callable:
+    """The metrics of one MP IS run with ``K`` samples per latent (``sites``: scalar globals)
+    from the model's proposal (the row is memory-checked as a whole)."""
+    metrics = learned_mp_metrics(spec.model, spec.guide, K, num_draws, sites)
+    return lambda rng_key, train, all_: metrics(rng_key, None, train, all_)
 
 
 def global_is_metrics(

@@ -5,6 +5,8 @@ For every method of the config and every K of its list, one :class:`~._measure.R
 posterior means, ESS, warm wall time per run), compile time and peak memory. A tqdm bar
 counts the runs. The keys of a row depend only on the seed, the method and K, so the same
 config gives the same numbers, and a row does not change when other K are added.
+With a ``learning`` section, each learning method is then compiled (all before any run) and
+trained at each learning rate (:mod:`._learning`): one learning row per (method, lr).
 
 Example (about a minute: the built-in demo)::
 
@@ -25,8 +27,11 @@ import jax
 from tqdm.auto import tqdm
 
 from ..config import Config
+from ..learn import qem_guide
 from ..models import PaperResult, get_model
 from ._data import ExperimentData, load_experiment_data
+from ._learning import LearningRow, compile_method, measure_learning
+from ._learning_methods import LEARNING_LABELS, check_reparameterisable
 from ._measure import Row, check_row, measure_row
 from ._metrics import METHOD_LABELS, check_methods
 
@@ -41,6 +46,8 @@ class ExperimentResult:
         paper_elbo: the published MP IS ELBO when the data are the paper's, else ``None``.
         rows: one :class:`Row` per (method, K), in the config's order.
         environment: package versions, device, date and command.
+        learning: one :class:`~._learning.LearningRow` per (learning method, learning
+            rate), in the config's order (empty without a ``learning`` section).
     """
 
     config: Config
@@ -48,6 +55,7 @@ class ExperimentResult:
     paper_elbo: Optional[PaperResult]
     rows: tuple[Row, ...]
     environment: Mapping[str, str]
+    learning: tuple[LearningRow, ...] = ()
 
     def row(self, method: str, K: int) -> Row:
         """The row of ``method`` at ``K``."""
@@ -55,6 +63,13 @@ class ExperimentResult:
             if row.method == method and row.K == K:
                 return row
         raise KeyError(f"no row for method {method!r} at K={K}")
+
+    def learning_row(self, method: str, lr: float) -> LearningRow:
+        """The learning row of ``method`` at learning rate ``lr``."""
+        for row in self.learning:
+            if row.method == method and row.lr == lr:
+                return row
+        raise KeyError(f"no learning row for method {method!r} at lr={lr}")
 
     def method_rows(self, method: str) -> tuple[Row, ...]:
         """The rows of ``method``, in the config's K order."""
@@ -117,16 +132,23 @@ def run_experiment(
             compiled before the first one runs, so these come before any work is done.
         KeyboardInterrupt: on Ctrl-C, with a message saying which rows were complete.
     """
-    plan = _plan(cfg)
+    plan, learning = _plan(cfg), cfg.learning
     env = environment(command)
     root = jax.random.PRNGKey(cfg.seed)
-    stage, rows = "while loading the data and compiling", []
+    stage, rows, learned = "while loading the data and compiling", [], []
     try:
         data = load_experiment_data(cfg, jax.random.fold_in(root, 0))
+        if learning:  # a method the model's latents rule out fails before any compiling
+            check_reparameterisable(learning.methods, qem_guide(get_model(cfg.model).model),
+                                    cfg.model, data.train)
         for method, K in plan:  # fail before any work if some K cannot run (e.g. memory)
             check_row(method, K, cfg.model, data,
                       num_posterior_samples=cfg.num_posterior_samples)
-        with tqdm(total=len(plan) * cfg.num_runs, unit="run", disable=not progress) as bar:
+        compiled = {m: compile_method(cfg, data, m) for m in learning.methods} if learning else {}
+        total = len(plan) * cfg.num_runs + sum(
+            len(learning.lrs) * learning.num_iterations // learning.eval_every
+            * -(-cfg.num_runs // c.batch) for c in compiled.values())
+        with tqdm(total=total, unit="run", disable=not progress) as bar:
             for method, K in plan:
                 stage = f"during {METHOD_LABELS[method]} K={K}"
                 bar.set_description(f"{METHOD_LABELS[method]} K={K}")
@@ -139,10 +161,21 @@ def run_experiment(
                         on_run=lambda: bar.update(1),
                     )
                 )
+            for method, c in compiled.items():
+                stream = jax.random.fold_in(root, 100 + list(LEARNING_LABELS).index(method))
+                for i, lr in enumerate(learning.lrs):
+                    stage = f"during {LEARNING_LABELS[method]} lr {lr:g}"
+                    bar.set_description(f"{LEARNING_LABELS[method]} lr {lr:g}")
+                    keys = jax.random.split(jax.random.fold_in(stream, i), cfg.num_runs)
+                    learned.append(measure_learning(cfg, data, method, lr, keys, c,
+                                                    on_chunk=lambda: bar.update(1)))
     except KeyboardInterrupt:
-        done = ", ".join(f"{row.label} K={row.K}" for row in rows) or "none"
+        done = ", ".join([f"{row.label} K={row.K}" for row in rows]
+                         + [row.label for row in learned]) or "none"
+        planned = len(plan) + (len(learning.methods) * len(learning.lrs) if learning else 0)
         raise KeyboardInterrupt(
-            f"interrupted {stage}; {len(rows)} of {len(plan)} rows were complete ({done})"
+            f"interrupted {stage}; {len(rows) + len(learned)} of {planned} rows were "
+            f"complete ({done})"
         ) from None
     return ExperimentResult(
         config=cfg,
@@ -150,4 +183,5 @@ def run_experiment(
         paper_elbo=_paper_elbo(cfg),
         rows=tuple(rows),
         environment=env,
+        learning=tuple(learned),
     )

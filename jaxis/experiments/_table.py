@@ -58,10 +58,41 @@ def _preamble(result: ExperimentResult) -> list[str]:
     return lines
 
 
+def _aligned(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
+                      enumerate(zip(r, widths))) for r in rows]
+
+
+def _learning_lines(result: ExperimentResult) -> list[str]:
+    """Per (method, lr): first and final ELBO and predictive LL, time per iteration; then
+    one-shot MP IS with each final proposal at each ``final_K``."""
+    learning, has_pll = result.config.learning, result.data.all is not None
+    header = ["method", "lr", "ELBO it 0", f"ELBO it {learning.num_iterations}"]
+    header += ["pred. LL it 0", "pred. LL final"] if has_pll else []
+    rows = [header + ["ms/it/run", "compile s"]]
+    for row in result.learning:
+        cells = [row.label, f"{row.lr:g}", _pm(row.elbo[:, 0], 2), _pm(row.elbo[:, -1], 2)]
+        if has_pll:
+            cells += [_pm(row.predictive_ll[:, 0], 2), _pm(row.predictive_ll[:, -1], 2)]
+        rows.append(cells + [f"{1e3 * row.time_per_iteration_s:.2f}", f"{row.compile_s:.1f}"])
+    lines = ["", f"Learned proposals (K={learning.K}, {learning.num_iterations} iterations, "
+             f"{result.config.num_runs} runs; ELBO: the MP bound log P-hat at K={learning.K})",
+             *_aligned(rows)]
+    if learning.final_K:
+        final = [["one-shot MP IS with", "K", "ELBO"] + (["pred. LL"] if has_pll else [])
+                 + ["ESS"]]
+        for row in result.learning:
+            for K, v in row.final.items():
+                final.append([f"{row.label} proposal", str(K), _pm(v["elbo"], 2)]
+                             + ([_pm(v["predictive_ll"], 2)] if has_pll else [])
+                             + [f"{v['ess'].mean():.1f}"])
+        lines += ["", *_aligned(final)]
+    return lines
+
+
 def format_table(result: ExperimentResult) -> str:
     """A plain-text table of ``result`` with a short preamble (what was run, on what)."""
     rows = [_header(result)] + [_cells(row, result) for row in result.rows]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
-                       enumerate(zip(r, widths))) for r in rows]
-    return "\n".join(_preamble(result) + [""] + lines)
+    learning = _learning_lines(result) if result.learning else []
+    return "\n".join(_preamble(result) + [""] + _aligned(rows) + learning)

@@ -240,6 +240,26 @@ def check_nested(graph: FactorGraph) -> None:
             )
 
 
+def check_layout(graph: FactorGraph, batch: tuple[int, ...], name: str, kvars, plates
+                 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``(batch padded to the positional rank, the full positional shape)``.
+
+    Raises if ``batch`` differs from the structure pass (model code whose shapes depend
+    on K).
+    """
+    rank = max(len(batch), graph.plate_depth + len(graph.latents))
+    full = graph.positional_shape(kvars, plates, rank)
+    padded = (1,) * (rank - len(batch)) + tuple(batch)
+    if any(s not in (1, f) for s, f in zip(padded, full)):
+        raise ValueError(
+            f"Site {name!r} has batch shape {tuple(batch)} with K={graph.K} samples per "
+            f"latent, which does not fit its structure (sample axes {kvars}, plates "
+            f"{tuple(plates)}): its model code is not broadcast-safe "
+            "(shapes depend on the number of samples). Write it with broadcasting only."
+        )
+    return padded, full
+
+
 def to_compact(
     graph: FactorGraph, array: jax.Array, name: str, kvars, plates, summed=(), event_ndim=0
 ) -> jax.Array:
@@ -251,16 +271,7 @@ def to_compact(
     """
     shape = jnp.shape(array)
     batch, event = shape[:len(shape) - event_ndim], shape[len(shape) - event_ndim:]
-    rank = max(len(batch), graph.plate_depth + len(graph.latents))
-    full = graph.positional_shape(kvars, tuple(plates) + tuple(summed), rank)
-    padded = (1,) * (rank - len(batch)) + batch
-    if any(s not in (1, f) for s, f in zip(padded, full)):
-        raise ValueError(
-            f"Site {name!r} has batch shape {batch} with K={graph.K} samples per latent, "
-            f"which does not fit its structure (sample axes {kvars}, plates "
-            f"{tuple(plates) + tuple(summed)}): its model code is not broadcast-safe "
-            "(shapes depend on the number of samples). Write it with broadcasting only."
-        )
+    padded, full = check_layout(graph, batch, name, kvars, tuple(plates) + tuple(summed))
     array = jnp.broadcast_to(jnp.reshape(array, padded + event), full + event)
     if summed:
         array = jnp.sum(array, axis=tuple(graph.plate(p).dim - len(event) for p in summed))

@@ -4,7 +4,10 @@ The proposal (guide, or the prior when no guide is given) runs under
 :class:`~jaxis.trace._mp_sample.MPSampler`; the model then runs with those values
 substituted, so its arithmetic broadcasts each parent's sample axis into its children.
 Nothing is special-cased per distribution: every log density is the site's own
-``fn.log_prob`` with numpyro's ``mask`` and ``scale`` applied.
+``fn.log_prob`` with numpyro's ``mask`` and ``scale`` applied. With ``dedup_rows``, an
+observed site whose parameters do not vary along a latent-free plate is summed over that
+plate from sufficient statistics (:mod:`jaxis.trace._row_stats`), recorded in
+``presummed``.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from ._blocks import BlockSum, block_reduce, sum_blocks
 from ._enumerate import EnumerateSites
 from ._kernels import log_density
 from ._mp_sample import MPSampler, score_term
+from ._row_stats import repeated_dims, summed_log_density
 from ._scan import ScanSampler
 from ._structure import ModelStructure
 
@@ -34,6 +38,8 @@ class ParallelTrace(NamedTuple):
     perms: dict  # proposal parent -> permutation of its samples, (K, *batch_shape)
     score: jax.Array  # zero, with the score-function gradient of non-reparameterised draws
     chains: tuple = ()  # a ChainSpec per scan with a body latent (jaxis.trace._scan)
+    presummed: Optional[dict] = None  # observed site -> (plates log_p is summed over,
+    #                                    its batch shape before the sum)
 
 
 def site_log_prob(site: dict) -> jax.Array:
@@ -60,6 +66,24 @@ def site_log_prob(site: dict) -> jax.Array:
     return lp
 
 
+def presummed_log_prob(site: dict, free_plates: dict[str, int]):
+    """``(log p summed over the repeated plates, (their names, batch shape))`` or ``None``.
+
+    ``free_plates``: the site's plates that hold no latent (name -> dim). Applies to an
+    observed site without mask, scale or block dims whose distribution has a
+    sufficient-statistics form (:func:`~jaxis.trace._row_stats.repeated_dims`).
+    """
+    fn = site["fn"]
+    if (not site["is_observed"] or isinstance(fn, BlockSum) or site.get("mask") is not None
+            or site.get("scale") is not None or not free_plates):
+        return None
+    dims = repeated_dims(fn, tuple(free_plates.values()))
+    lp = summed_log_density(fn, site["value"], dims) if dims else None
+    if lp is None:
+        return None
+    return lp, (tuple(n for n, d in free_plates.items() if d in dims), tuple(fn.batch_shape))
+
+
 def parallel_trace(
     rng_key: jax.Array,
     model: Callable,
@@ -69,8 +93,12 @@ def parallel_trace(
     structure: ModelStructure,
     args: tuple,
     kwargs: dict,
+    dedup_rows: bool = False,
 ) -> ParallelTrace:
     """Draw ``sizes[i]`` proposal samples per latent ``i`` and score them under the model.
+
+    ``dedup_rows``: sum observed sites over latent-free plates along which their
+    parameters do not vary from sufficient statistics (``presummed`` names those plates).
 
     Enumerated latents take their support values instead (repeated to ``sizes[i]``). A
     JAX shape error raised by model code under these sample shapes is re-raised as a
@@ -120,13 +148,20 @@ def parallel_trace(
             model_scans.sampler = sampler
             mtrace = handlers.trace(logging_sites(model_scans, log)).get_trace(*args, **kwargs)
 
-        values, log_p, det = {}, {}, {}
+        values, log_p, det, presummed = {}, {}, {}, {}
+        latent_plates = {p for n in structure.latents for p in structure.site(n).plates}
         for name, site in mtrace.items():
             scoring.append(name)
             if site["type"] == "deterministic":
                 det[name] = site["value"]
             elif site["type"] == "sample":
-                log_p[name] = site_log_prob(site)
+                free = {f.name: f.dim for f in site["cond_indep_stack"]
+                        if f.name not in latent_plates}
+                summed = presummed_log_prob(site, free) if dedup_rows else None
+                if summed is None:
+                    log_p[name] = site_log_prob(site)
+                else:
+                    log_p[name], presummed[name] = summed
                 if not site["is_observed"]:
                     values[name] = site["value"]
     values.update({**scans.values, **model_scans.values})
@@ -139,4 +174,4 @@ def parallel_trace(
     return ParallelTrace(values, log_p, {**sampler.log_q, **scans.log_q}, det,
                          {**sampler.parents, **scans.parents}, perms,
                          score_term({**sampler.draw_log_q, **scans.draw_log_q}),
-                         tuple(model_scans.chains))
+                         tuple(model_scans.chains), presummed)
