@@ -4,6 +4,7 @@ Pipeline (``mpis``): trace -> graph -> contract -> queries. Around it: weighted 
 composable importance-weight transforms, diagnostics, plots.
 """
 from . import plot as plot
+from . import sbi as sbi
 from ._mpis import MPTrace as MPTrace
 from ._mpis import mpis as mpis
 from .contract import log_z as log_z
@@ -64,6 +65,7 @@ from .weighted import simulate_log_evidence as simulate_log_evidence
 
 __all__ = [
     "plot",
+    "sbi",
     "MPTrace",
     "mpis",
     "log_z",

@@ -7,7 +7,8 @@ import pytest
 import jaxis
 
 PACKAGES = ["jaxis", "jaxis.contract", "jaxis.diagnostics", "jaxis.graph", "jaxis.learn",
-            "jaxis.queries", "jaxis.trace", "jaxis.transforms", "jaxis.weighted"]
+            "jaxis.queries", "jaxis.sbi", "jaxis.sbi.tasks", "jaxis.trace", "jaxis.transforms",
+            "jaxis.weighted"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

@@ -1,0 +1,7 @@
+"""sbibm benchmark tasks as numpyro models: observations 1-10 and exact reference posteriors."""
+from ._registry import NAMES as NAMES
+from ._registry import get as get
+from ._task import Task as Task
+from ._two_moons import TwoMoons as TwoMoons
+
+__all__ = ["NAMES", "Task", "TwoMoons", "get"]
