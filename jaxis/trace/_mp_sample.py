@@ -75,6 +75,23 @@ class _Replay(Messenger):
                 msg["value"] = self.values[msg["name"]]
 
 
+def materialise(value: jax.Array) -> jax.Array:
+    """``value`` itself, computed once into memory before its consumers run.
+
+    XLA's CPU fusion treats a sampler (random bits, ``erf_inv``'s polynomial) as cheap and
+    fuses it into every consumer, so broadcasting K draws into a K^n factor recomputed
+    the sampler for each of its elements (about 10x the factor's own arithmetic on the
+    chimpanzee model). A ``lax.cond`` on a data-dependent predicate is a fusion boundary
+    that XLA cannot remove (``optimization_barrier`` is dropped before fusion on CPU). Both
+    branches return ``value`` unchanged (``+ 0.0`` only where a NaN draw makes the
+    estimate NaN anyway); under ``vmap`` the cond becomes a select and fusion may return.
+    Integer and boolean draws are returned as they are.
+    """
+    if not jnp.issubdtype(jnp.result_type(value), jnp.inexact):
+        return value  # discrete draws: no erf_inv to duplicate, and + 0.0 would promote
+    return jax.lax.cond(jnp.isnan(jnp.sum(value)), lambda v: v + 0.0, lambda v: v, value)
+
+
 def score_term(draw_log_q: dict) -> jax.Array:
     """``L - stop_gradient(L)`` for ``L = sum of draw_log_q``: zero, with gradient ``dL``.
 
@@ -160,6 +177,7 @@ class MPSampler(Messenger):
             drawn_from = fn
             value = fn.sample(key, (self.sizes[name],) + (1,) * (-self._dim(name) - 1
                                                               - len(fn.batch_shape)))
+        value = materialise(value)
         if not fn.has_rsample:  # no pathwise gradient: the score function instead
             value = jax.lax.stop_gradient(value)
             self.draw_log_q[name] = jnp.sum(log_density(drawn_from, value))
