@@ -111,3 +111,17 @@ def test_reference_posterior_matches_nuts(i):
         se_ref = f(ref).std(0) / math.sqrt(ref.shape[0])
         diff = np.abs(values.reshape(-1, 5).mean(0) - f(ref).mean(0))
         np.testing.assert_array_less(diff, K_SE * np.sqrt(se_nuts**2 + se_ref**2))
+
+
+def test_likelihood_under_jit_vmap_and_grad():
+    """The score by jax.grad against central differences; the density vmapped over data."""
+    task = tasks.get("slcp")
+    theta, x, h = task.true_parameters(6), task.observation(6), 1e-6
+    score = jax.jit(jax.grad(task.log_likelihood))(theta, x)
+    central = [(task.log_likelihood(theta + h * e, x) - task.log_likelihood(theta - h * e, x))
+               / (2 * h) for e in jnp.eye(5)]
+    np.testing.assert_allclose(score, central, rtol=1e-5)
+    xs = jnp.stack([task.observation(i) for i in (1, 2, 3)])
+    got = jax.vmap(task.log_likelihood, (None, 0))(theta, xs)
+    np.testing.assert_allclose(got, [scipy_log_lik(np.asarray(theta), np.asarray(v)) for v in xs],
+                               rtol=1e-8)
