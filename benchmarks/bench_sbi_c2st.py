@@ -24,7 +24,7 @@ compilation) and yields 10,000 posterior samples, scored by ``jaxis.sbi.c2st`` a
 Resampled draws repeat rows, and a repeat in a C2ST training fold and its held-out fold
 inflates the score (exact gaussian_linear draws with the 16% repeats of resampling 10,000
 from an ESS of 15,800 scored 0.554 instead of 0.503). So both IS methods add chunks
-(doubling, up to 64) until ``jaxis.sbi.expected_repeats`` is at most 1%; the draws
+(doubling, up to 16 for NRE and 64 for amortised IS) until ``jaxis.sbi.expected_repeats`` is at most 1%; the draws
 weighted (K), the ESS and the expected repeat share are printed. Published sbibm C2ST at
 10,000 simulations: NRE 0.560 / 0.761, REJ-ABC 0.858 / 0.847 (gaussian_linear / two_moons).
 
@@ -56,7 +56,8 @@ warnings.filterwarnings("ignore", message="Out-of-support")  # IS draws outside 
 NUM_IS = 2_000_000  # NRE posterior: draws of IS stage 1, and per chunk of stage 2
 NRE_STEPS = 30_000  # NRE training steps
 AIS_CHUNK = 200_000  # amortised IS: draws per chunk
-MAX_REPEATS, MAX_DOUBLINGS = 0.01, 6  # weighted sets grow to at most 2^6 chunks
+MAX_REPEATS = 0.01  # weighted sets grow until this expected share of repeated rows...
+MAX_CHUNKS = {"NRE": 16, "AIS": 64}  # ...or this many chunks
 TASKS = ("gaussian_linear", "two_moons", "slcp")
 COMPONENTS = {"gaussian_linear": 1, "two_moons": 4, "slcp": 4}  # amortised proposal's mixture
 
@@ -82,16 +83,16 @@ def kde_resample(key, kept, num):
     return mean + sd * (z[idx] + h * jax.random.normal(k_noise, (num, d)))
 
 
-def resample_few_repeats(key, weighted_chunk, num):
+def resample_few_repeats(key, weighted_chunk, num, max_chunks):
     """``num`` draws resampled from i.i.d. chunks ``weighted_chunk(key) -> (theta, log_w)``.
 
-    Chunks are added (doubling, at most ``2^MAX_DOUBLINGS``) until the expected share of
+    Chunks are added (doubling, at most ``max_chunks``) until the expected share of
     repeated rows among the ``num`` draws is at most ``MAX_REPEATS``: repeats that land in a
     C2ST training fold and its held-out fold inflate the score (see ``jaxis.sbi.c2st``).
     Returns ``(draws, {"K": draws weighted, "ess": ESS, "repeats": expected share})``.
     """
     k_res, k_chunks = jax.random.split(key)
-    keys = jax.random.split(k_chunks, 2**MAX_DOUBLINGS)
+    keys = jax.random.split(k_chunks, max_chunks)
     chunks = [weighted_chunk(keys[0])]
     while True:
         theta = jnp.concatenate([c[0] for c in chunks])
@@ -128,7 +129,7 @@ def nre_samples(key, ratio, task, x_obs):
         log_q = jnp.logaddexp(jnp.log(0.9) + wide.log_prob(theta), jnp.log(0.1) + log_prior)
         return theta, log_prior + ratio(theta, x_obs) - log_q
 
-    return resample_few_repeats(k2, chunk, NUM_POST)
+    return resample_few_repeats(k2, chunk, NUM_POST, MAX_CHUNKS["NRE"])
 
 
 def timed(f, *args, **kwargs):
@@ -161,7 +162,7 @@ def run_observation(key, task, i, methods):
             ws = amortized_is(key, task.model, q, x_obs, AIS_CHUNK, defensive=0.1)
             return ws.samples["theta"], ws.log_weights
 
-        draws, info = resample_few_repeats(k[7], chunk, NUM_POST)
+        draws, info = resample_few_repeats(k[7], chunk, NUM_POST, MAX_CHUNKS["AIS"])
         return draws, {"ess_10k": float(small.ess()),
                        "khat_10k": float(small.pareto_k().khat), **info}
 
