@@ -163,7 +163,7 @@ def expected_repeats(ws: WeightedSamples, num_samples: int) -> Array:
         >>> import jax.numpy as jnp
         >>> from jaxis import WeightedSamples
         >>> ws = WeightedSamples.from_log_ratios({"t": jnp.arange(4.0)}, jnp.zeros(4))
-        >>> round(float(expected_repeats(ws, 4)), 4)   # 1 - (1 - (3/4)^4)
+        >>> round(float(expected_repeats(ws, 4)), 4)   # 4 draws of 4 equal weights: (3/4)^4
         0.3164
     """
     n = check_count(num_samples, "num_samples")

@@ -58,6 +58,9 @@ def test_bad_input():
         c2st(key, jnp.zeros((10, 2)), jnp.zeros((10, 2, 2)))
     with pytest.raises(ValueError, match="num_folds"):
         c2st(key, jnp.zeros((3, 2)), jnp.zeros((3, 2)), num_folds=5)
+    ws = WeightedSamples.from_log_ratios({"t": jnp.zeros(3)}, jnp.zeros(3))
+    with pytest.raises(ValueError, match="num_samples"):
+        expected_repeats(ws, 0)
 
 
 def test_expected_repeats_equal_weights_is_the_occupancy_formula():
