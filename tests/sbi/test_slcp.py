@@ -86,7 +86,7 @@ def test_reference_posterior_is_symmetric_and_inside_the_box():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("i", [4, 10])
+@pytest.mark.parametrize("i", [1, 4, 10])
 def test_reference_posterior_matches_nuts(i):
     """NUTS (8 chains) on the folded posterior, an independent sampler with the same
     likelihood, against 20,000 reference draws: first and second moments of each

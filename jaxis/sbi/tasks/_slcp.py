@@ -22,11 +22,13 @@ the folded posterior on ``theta_3, theta_4 >= 0`` and give each draw two fair si
 2. rejection sampling from the last proposal ``q`` with the bound ``M = 1.2 max w`` over
    a pool of ``10 DRAWS`` weights ``w = p(x | theta) U(theta) / q(theta)``, as sbibm does for
    this task (sbibm's proposal is a flow fitted to SIR draws). Draws are distinct (no
-   resampling duplicates); they are exact where ``w <= M`` (the tests check how much
-   posterior mass exceeds ``M`` and compare moments with NUTS).
+   resampling duplicates); they are exact where ``w <= M``. Measured on observations
+   1-10 with ``M`` from 100,000 draws, the posterior mass above ``M`` in a fresh pool of
+   1,000,000 was at most 1.3e-3 (observation 4); the bound now takes 10 times as many
+   draws. The tests compare moments with NUTS on observations 1, 4 and 10.
 
-Reference: Greenberg, Nonnenmacher, Macke (2019), *Automatic posterior transformation
-for likelihood-free inference*, ICML; Lueckmann et al. (2021), AISTATS (sbibm);
+Reference: Papamakarios, Sterratt, Murray (2019), *Sequential neural likelihood*,
+AISTATS (the task); Lueckmann et al. (2021), AISTATS (sbibm);
 Cappe, Guillin, Marin, Robert (2004), *Population Monte Carlo*, JCGS.
 """
 from __future__ import annotations
