@@ -6,6 +6,7 @@ from ._abc import rejection_abc as rejection_abc
 from ._abc import ABCSamples as ABCSamples
 from ._amortized import amortized_is as amortized_is
 from ._c2st import c2st as c2st
+from ._c2st import expected_repeats as expected_repeats
 from ._gold import joint_score as joint_score
 from ._gold import joint_log_ratio as joint_log_ratio
 from ._gold import joint_log_density as joint_log_density
@@ -39,6 +40,7 @@ __all__ = [
     "ABCSamples",
     "amortized_is",
     "c2st",
+    "expected_repeats",
     "joint_score",
     "joint_log_ratio",
     "joint_log_density",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ._gaussian import gaussian_linear, gaussian_linear_uniform, gaussian_mixture
+from ._slcp import slcp
 from ._task import Task
 from ._two_moons import two_moons
 
@@ -12,6 +13,7 @@ _BUILDERS = {
     "gaussian_linear_uniform": gaussian_linear_uniform,
     "gaussian_mixture": gaussian_mixture,
     "two_moons": two_moons,
+    "slcp": slcp,
 }
 NAMES = tuple(_BUILDERS)
 """The available task names."""
