@@ -28,7 +28,7 @@ from ._filter_jit import filter_jit
 from ._memory import RUNTIME_ALLOWANCE, budget_guard, compiled_peak, resolve_budget
 from ._sharding import choose_plate, plate_sharding, shard_arguments, shard_trace
 from .graph._graph import FactorGraph, build_graph, check_layout, to_compact
-from .trace._axes import distinct_sizes
+from .trace._axes import dim_order, distinct_sizes
 from .trace._enumerate import MODES as ENUMERATE_MODES
 from .trace._parallel_trace import parallel_trace
 from .trace._structure import ModelStructure, model_structure
@@ -295,6 +295,10 @@ def _build(model, guide, K: int, enumerate: str, guard, dedup_rows: bool = False
     def run(rng_key, *args, **kwargs) -> MPTrace:
         structure = structure_of(args, kwargs)
         graph = structure_graph(model, guide, structure, K, args, kwargs)
+        order = dim_order(graph)
+        if order != structure.dim_latents():  # the largest factor without size-1 sample axes
+            structure = structure._replace(dim_order=order)
+            graph = structure_graph(model, guide, structure, K, args, kwargs)
         plate = None if sharding is None else choose_plate(graph, sharding)
         if plate is not None:
             args, kwargs = shard_arguments((args, kwargs), graph, sharding, plate)

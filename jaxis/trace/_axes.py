@@ -12,6 +12,7 @@ the wrong factor graph.
 """
 from __future__ import annotations
 
+import math
 from typing import Iterable, Mapping, Optional, Sequence
 
 from ._broadcast import BROADCAST_FIX
@@ -53,7 +54,7 @@ def read_axes(
             belongs to neither a plate of the site nor a latent.
     """
     P = structure.plate_depth
-    latents = structure.latents
+    latents = structure.dim_latents()
     own_by_dim = {structure.plate(p).dim: structure.plate(p) for p in own_plates}
     kvars: set[str] = set()
     plates: set[str] = set()
@@ -91,3 +92,24 @@ def read_axes(
                 f"{size}, dim={dim}), or make it an event dim with .to_event()."
             )
     return kvars, plates
+
+
+def dim_order(graph) -> tuple[str, ...]:
+    """Latents by positional sample dim (innermost first) that give the largest factor no
+    size-1 sample axis: its latents take the dims next to the plates, the others go left.
+
+    The model's own arithmetic computes each factor on the positional layout, where a latent
+    it does not depend on is a size-1 axis. Left of all non-unit axes such an axis is free
+    (broadcasting drops it); between them it raises the rank of every elementwise fusion,
+    and XLA's CPU backend runs a fusion over a rank-10 array with two interior size-1 axes
+    several times slower than the same arithmetic at rank 8 (the chimpanzee observation
+    factor: 0.46 s against 0.16 s at K=10). Only dims move: the draws, the compact layout
+    and the results are the same. ``graph``: a :class:`~jaxis.graph.FactorGraph`.
+    """
+    current = tuple(sorted((lat.name for lat in graph.latents),
+                           key=lambda n: -graph.latent(n).dim))
+    if not graph.factors:
+        return current
+    largest = max(graph.factors, key=lambda f: math.prod(graph.shape(f.kvars, f.plates + f.summed)))
+    first = tuple(n for n in current if n in largest.kvars)
+    return first + tuple(n for n in current if n not in largest.kvars)

@@ -17,7 +17,11 @@ A kernel is used only when ``type(fn)`` is exactly a registered class (a subclas
 override ``log_prob``); ``Independent``, ``ExpandedDistribution`` and
 ``MaskedDistribution`` (``fn.mask(...)``) are unwrapped as numpyro does; anything else
 is ``fn.log_prob``.
-``validate_args`` keeps numpyro's meaning (``-inf`` outside the support). Values and
+``validate_args`` keeps numpyro's meaning (``-inf`` outside the support) as
+``min(lp, +-inf)`` with the sign chosen on the value's own shape: XLA's CPU backend fuses
+an elementwise chain into the reduction that follows it only without a ``select`` on the
+large array (a ``where`` there made the chimpanzee factor a separate, materialised pass;
+a NaN log density stays NaN). Values and
 gradients equal numpyro's to float rounding (``tests/trace/test_kernels.py``). Outside
 numpyro's parameter constraints the kernels never turn NaN into a number: a NaN or
 infinite logit gives NaN, where numpyro's Bernoulli(logits) returns ``0`` or ``-inf``.
@@ -163,6 +167,6 @@ def log_density(fn: dist.Distribution, value) -> jax.Array:
     if kernel is None:
         return fn.log_prob(value)
     lp = kernel(fn, value)
-    if fn._validate_args:
-        lp = jnp.where(fn._validate_sample(value), lp, -jnp.inf)
+    if fn._validate_args:  # -inf outside the support, as a min, not a select on lp
+        lp = jnp.minimum(lp, jnp.where(fn._validate_sample(value), jnp.inf, -jnp.inf))
     return lp

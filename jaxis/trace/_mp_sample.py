@@ -173,6 +173,9 @@ class MPSampler(Messenger):
         if parents:
             drawn_from = self._paired(key, name, parents)
             value = drawn_from.sample(key)  # one draw per paired tuple, on this site's axis
+            # a parent's dim may lie left of this site's (``dim_order``): its size-1 axis goes
+            value = jnp.reshape(value, jnp.shape(value)[max(jnp.ndim(value) - ne
+                                                            + self._dim(name), 0):])
         else:
             drawn_from = fn
             value = fn.sample(key, (self.sizes[name],) + (1,) * (-self._dim(name) - 1

@@ -56,7 +56,7 @@ def site_log_prob(site: dict) -> jax.Array:
     value = jnp.asarray(site["value"])
     if site["is_observed"] and jnp.issubdtype(value.dtype, jnp.inexact):
         event = tuple(range(value.ndim - len(base.event_shape), value.ndim))
-        lp = jnp.where(jnp.any(jnp.isnan(value), axis=event), jnp.nan, lp)
+        lp = lp + jnp.where(jnp.any(jnp.isnan(value), axis=event), jnp.nan, 0.0)  # no select
     if site.get("mask") is not None:
         lp = jnp.where(site["mask"], lp, 0.0)
     if site.get("scale") is not None:

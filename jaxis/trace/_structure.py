@@ -5,10 +5,10 @@ materialised. The result names every site, its plates, its batch and event shape
 whether it is latent, observed or deterministic. Bad input is rejected here, before any
 large allocation, with a ``ValueError`` that names the site and the fix.
 
-Each latent ``i`` (in proposal order) later gets its own positional sample axis
-``dim_i = -(P + 1 + i)`` where ``P`` is the model's plate nesting depth, in the way numpyro's
-``enum`` allocates dims (Obermeyer et al. 2019, *Tensor variable elimination for plated
-factor graphs*).
+Each latent ``i`` (in proposal order, or in ``dim_order``: :func:`jaxis.trace._axes.dim_order`)
+later gets its own positional sample axis ``dim_i = -(P + 1 + i)`` where ``P`` is the model's
+plate nesting depth, in the way numpyro's ``enum`` allocates dims (Obermeyer et al. 2019,
+*Tensor variable elimination for plated factor graphs*).
 
 A batch dim of a site that belongs to none of its plates (``Normal(0, 1).expand([9])``
 outside a plate, data of shape ``(N,)`` without a plate) is a *block* dim: numpyro sums
@@ -82,6 +82,7 @@ class ModelStructure(NamedTuple):
     latents: tuple[str, ...]  # in proposal (guide, or prior) order
     scans: tuple[ScanInfo, ...] = ()  # numpyro scans, in execution order
     guide_scans: tuple[ScanInfo, ...] = ()  # the guide's, on the model's time plates
+    dim_order: tuple[str, ...] = ()  # latents by sample dim, innermost first; () = latents
 
     def site(self, name: str) -> SiteInfo:
         for s in self.sites:
@@ -105,9 +106,13 @@ class ModelStructure(NamedTuple):
         enum = self.enumerated()
         return {n: enum.get(n, K) for n in self.latents}
 
+    def dim_latents(self) -> tuple[str, ...]:
+        """The latents by positional sample dim, innermost (next to the plates) first."""
+        return self.dim_order or self.latents
+
     def latent_dim(self, name: str) -> int:
-        """Positional sample axis of a latent: ``-(P + 1 + index)``."""
-        return -(self.plate_depth + 1 + self.latents.index(name))
+        """Positional sample axis of a latent: ``-(P + 1 + index)`` in ``dim_latents()``."""
+        return -(self.plate_depth + 1 + self.dim_latents().index(name))
 
 
 _SHAPE_ERRORS = (
