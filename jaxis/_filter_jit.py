@@ -59,7 +59,9 @@ def filter_jit(
     raises a ``ConcretizationError`` (``model`` names them in errors).
     ``guard(lowered, rng_key, args, kwargs)``, if given, runs once per signature of the
     traced arguments (also under an outer transformation) with the computation lowered
-    on abstract arguments, and those arguments (array leaves as ``ShapeDtypeStruct``).
+    on abstract arguments, and those arguments (array leaves as ``ShapeDtypeStruct``); it
+    may return another jitted computation of ``(rng_key, static, dynamic)`` (the ``_jitted``
+    of another ``filter_jit``) to be called instead for that signature.
     The returned function has ``lower(rng_key, *args, **kwargs)``, which accepts
     ``ShapeDtypeStruct`` leaves.
     """
@@ -117,7 +119,7 @@ def filter_jit(
                                                 [_struct(l) for l in dynamic]),
             args, kwargs)
 
-    checked: set = set()
+    checked: dict = {}  # signature -> the guard's replacement computation, or None
 
     def call(rng_key, static, dynamic):
         if guard is not None:
@@ -128,8 +130,10 @@ def filter_jit(
                 it = iter(structs[1:])
                 a, kw = jax.tree_util.tree_unflatten(
                     treedef, [next(it) if d else _value(l) for d, l in static_leaves])
-                guard(inner.lower(structs[0], static, structs[1:]), structs[0], a, kw)
-                checked.add(signature)
+                checked[signature] = guard(inner.lower(structs[0], static, structs[1:]),
+                                           structs[0], a, kw)
+            if checked[signature] is not None:
+                return checked[signature](rng_key, static, dynamic)
         return inner(rng_key, static, dynamic)
 
     passed: "OrderedDict[tuple, None]" = OrderedDict()  # arguments that passed precheck

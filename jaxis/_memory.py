@@ -97,16 +97,23 @@ def largest_fitting(need: Callable[[int], int], K: int, need_K: int, budget: int
 
 
 def budget_guard(what: str, K: int, memory_budget: Optional[int],
-                 peak: Callable, relower: Callable) -> Callable:
+                 peak: Callable, relower: Callable, fallback: Optional[Callable] = None
+                 ) -> Callable:
     """A ``filter_jit`` guard: raise if ``peak(lowered)`` exceeds the budget.
 
     ``relower(k, rng_key, args, kwargs)`` lowers the same run with ``k`` samples, to find
-    the largest K that fits.
+    the largest K that fits. ``fallback(lowered, rng_key, args, kwargs, budget)``, if
+    given, is asked first for a computation that fits instead (returned to ``filter_jit``,
+    which then calls it for this signature), or ``None``.
     """
     def guard(lowered, rng_key, args, kwargs):
         budget = resolve_budget(memory_budget)
         need = peak(lowered)
         if need > budget:
+            instead = None if fallback is None else fallback(lowered, rng_key, args, kwargs,
+                                                             budget)
+            if instead is not None:
+                return instead
             fits = largest_fitting(lambda k: peak(relower(k, rng_key, args, kwargs)),
                                    K, need, budget)
             raise ValueError(over_budget_message(what, K, need, budget, fits))

@@ -15,7 +15,6 @@ marginals and samples*, section 2 (the MP estimator, eqs. 17-23).
 """
 from __future__ import annotations
 
-import math
 from typing import Callable, Optional
 
 import jax
@@ -27,71 +26,15 @@ from ._builders import cached_build
 from ._filter_jit import filter_jit
 from ._memory import RUNTIME_ALLOWANCE, budget_guard, compiled_peak, resolve_budget
 from ._sharding import choose_plate, plate_sharding, shard_arguments, shard_trace
-from .graph._graph import FactorGraph, build_graph, check_layout, to_compact
+from ._chunking import chunk_fallback, lazy_factors
+from .contract._chunked import ChunkSpec
+from .graph._graph import FactorGraph, build_graph, compact_factor, to_compact
 from .trace._axes import dim_order, distinct_sizes
 from .trace._enumerate import MODES as ENUMERATE_MODES
 from .trace._parallel_trace import parallel_trace
+from .trace._score import mp_log_factors
 from .trace._structure import ModelStructure, model_structure
-
-
-@jax.tree_util.register_pytree_node_class
-class MPTrace:
-    """The result of one MP IS run: samples, compact log factors and the static graph.
-
-    Attributes:
-        samples: ``site -> (K_i, *batch_shape, *event_shape)``, the K draws of each latent
-            (the S support values of an enumerated latent: ``K_i = S``).
-        log_factors: one array per ``graph.factors`` entry, in canonical compact layout.
-        deterministic: ``site -> value`` per ``graph.deterministics`` entry, compact:
-            ``(K,) * len(kvars) + plate sizes + event shape``.
-        perms: ``latent -> (K, *batch_shape)`` for every proposal parent: child sample ``k``
-            of a site with proposal parents was drawn given parent samples ``perms[a][k]``.
-        graph: the static :class:`~jaxis.graph.FactorGraph`.
-        score: zero, whose gradient is the score function of the draws that have no
-            reparameterised gradient (discrete sampled latents): ``log_evidence`` adds it,
-            so ``jax.grad`` of ``exp(log_evidence)`` is an unbiased gradient of Z.
-    """
-
-    def __init__(self, samples: dict, log_factors: tuple, deterministic: dict,
-                 perms: dict, graph: FactorGraph, score=None):
-        self.samples = samples
-        self.log_factors = tuple(log_factors)
-        self.deterministic = deterministic
-        self.perms = perms
-        self.graph = graph
-        self.score = jnp.zeros(()) if score is None else score
-
-    def tree_flatten(self):
-        return ((self.samples, self.log_factors, self.deterministic, self.perms, self.score),
-                self.graph)
-
-    @classmethod
-    def tree_unflatten(cls, graph, children):
-        samples, log_factors, deterministic, perms, score = children
-        return cls(samples, log_factors, deterministic, perms, graph, score)
-
-    def replace(self, **changes) -> "MPTrace":
-        """A copy with some attributes replaced (e.g. ``log_factors=...``)."""
-        fields = dict(samples=self.samples, log_factors=self.log_factors,
-                      deterministic=self.deterministic, perms=self.perms, graph=self.graph,
-                      score=self.score)
-        fields.update(changes)
-        return MPTrace(**fields)
-
-    @property
-    def K(self) -> int:
-        return self.graph.K
-
-    def positional(self, name: str) -> jax.Array:
-        """The samples of a latent on its own positional axis (numpyro-enum layout)."""
-        lat = self.graph.latent(name)
-        rank = -lat.dim
-        pad = (1,) * (rank - 1 - len(lat.batch_shape))
-        return self.samples[name].reshape((lat.size,) + pad + lat.batch_shape + lat.event_shape)
-
-    def __repr__(self) -> str:
-        shapes = {k: tuple(v.shape) for k, v in self.samples.items()}
-        return f"MPTrace(K={self.K}, samples={shapes})"
+from ._trace_result import MPTrace
 
 
 def _check_K(K) -> int:
@@ -126,7 +69,14 @@ def mpis(
         memory_budget: bytes allowed at the peak of the run and of its log-evidence
             contraction, as XLA allocates them (default: 80% of the memory available on
             the default device when the run is first called). Checked before anything
-            runs; if it does not fit, a ``ValueError`` names the largest K that does.
+            runs. If it does not fit, the factors that index the samples of one global
+            latent (in no plate; then two, ...) are left lazy and evaluated one sample of
+            that latent at a time inside every query (:mod:`jaxis._chunking`; the trace's
+            ``chunks`` says how many), when that run and its marginals fit; results equal
+            the unchunked run's with the same key up to float rounding, each query then
+            re-scores the heavy factors, and ``sample_posterior`` raises. If no chunking
+            fits (or the model has a ``scan`` chain, or ``mesh`` is given), a
+            ``ValueError`` names the largest K that fits unchunked.
         check_memory: ``False`` skips that check (for a caller that compiles and checks
             the whole computation the run is part of, as ``jaxis run`` does).
         params: values for ``numpyro.param`` sites of the model and guide (e.g. trained
@@ -219,38 +169,40 @@ def _make(model, guide, K: int, enumerate: str, memory_budget, check_memory: boo
         return _build(model, guide, K, enumerate, None, dedup_rows, sharding)
     relower = lambda k, key, a, kw: _build(model, guide, k, enumerate, None, dedup_rows,
                                            sharding).lower(key, *a, **kw)
-    guard = budget_guard("MP IS", K, memory_budget, mp_peak, relower)
+    chunked: dict = {}
+
+    def build_chunked(spec: ChunkSpec):
+        if spec not in chunked:
+            chunked[spec] = _build(model, guide, K, enumerate, None, dedup_rows, None, spec)
+        return chunked[spec]
+
+    fallback = None if sharding is not None else chunk_fallback(build_chunked, mp_peak)
+    guard = budget_guard("MP IS", K, memory_budget, mp_peak, relower, fallback)
     return _build(model, guide, K, enumerate, guard, dedup_rows, sharding)
 
 
 def mp_peak(lowered) -> int:
-    """Peak bytes of an MP run and of the log-evidence contraction of its trace.
+    """Peak bytes of an MP run and of the log-evidence contraction of its trace (for a
+    chunked run: of its marginals, forward and backward pass, which re-score every chunk).
 
     The contraction runs while the run's outputs are alive:
     ``max(run, run arguments + run outputs + contraction temporaries and output)``.
     """
-    from .queries._moments import _mp_log_evidence  # the query stage builds on this one
+    from .queries._moments import _marginals_impl, _mp_log_evidence  # the query stage
 
     run = lowered.compile()
-    if not lowered.out_info.log_factors:  # nothing to contract
+    out = lowered.out_info
+    if not out.log_factors:  # nothing to contract
         return compiled_peak(run) + RUNTIME_ALLOWANCE
-    contraction = _mp_log_evidence.lower(lowered.out_info).compile()
-    stats = run.memory_analysis()
-    after = (compiled_peak(run) - stats.temp_size_in_bytes
-             + compiled_peak(contraction, with_arguments=False))
+    if out.lazy is None:
+        query = _mp_log_evidence.lower(out)
+    else:  # the backward pass of marginals: it re-scores every chunk
+        J0 = {lat.name: jax.ShapeDtypeStruct(out.graph.shape((lat.name,), lat.plates),
+                                             out.dtype) for lat in out.graph.latents}
+        query = _marginals_impl.lower(out, J0)
+    after = (compiled_peak(run) - run.memory_analysis().temp_size_in_bytes
+             + compiled_peak(query.compile(), with_arguments=False))
     return max(compiled_peak(run), after) + RUNTIME_ALLOWANCE
-
-
-def _log_factors(pt, structure: ModelStructure, K: int) -> dict:
-    """``log p - log q_mix - log K`` per sampled latent, ``log p`` per enumerated latent
-    (uniform proposal on its S values: ``log q + log S = 0``) and per observed site."""
-    factors = {}
-    for site in structure.sites:
-        if site.kind == "latent" and not site.enum_size:
-            factors[site.name] = pt.log_p[site.name] - pt.log_q[site.name] - math.log(K)
-        elif site.kind in ("latent", "observed"):
-            factors[site.name] = pt.log_p[site.name]
-    return factors
 
 
 def structure_graph(model, guide, structure: ModelStructure, K: int, args: tuple,
@@ -268,7 +220,7 @@ def structure_graph(model, guide, structure: ModelStructure, K: int, args: tuple
         pt = parallel_trace(jax.random.PRNGKey(0), model, guide, sizes=sizes,
                             structure=structure, args=args, kwargs=kwargs)
         found["parents"], found["chains"] = pt.parents, pt.chains
-        return _log_factors(pt, structure, 1), pt.deterministic
+        return mp_log_factors(structure, pt.log_p, pt.log_q, 1), pt.deterministic
 
     factors, dets = jax.eval_shape(shapes)
     shapes_ = {n: tuple(v.shape) for n, v in {**factors, **dets}.items()}
@@ -285,9 +237,10 @@ def _in_place(value: jax.Array, det) -> jax.Array:
 
 
 def _build(model, guide, K: int, enumerate: str, guard, dedup_rows: bool = False,
-           sharding=None) -> Callable[..., MPTrace]:
+           sharding=None, chunks: Optional[ChunkSpec] = None) -> Callable[..., MPTrace]:
     """The jitted run (with ``guard`` checking each new signature, or none), split over
-    ``sharding``'s mesh (:mod:`jaxis._sharding`) if given."""
+    ``sharding``'s mesh (:mod:`jaxis._sharding`) if given, its heavy factors left to be
+    evaluated in ``chunks`` (:mod:`jaxis._chunking`) if given."""
 
     def structure_of(args, kwargs):
         return model_structure(model, guide, args, kwargs, K, enumerate)
@@ -305,16 +258,14 @@ def _build(model, guide, K: int, enumerate: str, guard, dedup_rows: bool = False
         pt = parallel_trace(rng_key, model, guide, sizes=structure.sizes(K),
                             structure=structure, args=args, kwargs=kwargs,
                             dedup_rows=dedup_rows)
-        factors = _log_factors(pt, structure, K)
-        log_factors = []
-        for f in graph.factors:
-            summed = f.summed
-            if f.name in pt.presummed:  # summed from statistics: check the unsummed shape
-                plates, batch = pt.presummed[f.name]
-                check_layout(graph, batch, f.name, f.kvars, f.plates + f.summed)
-                summed = tuple(p for p in summed if p not in plates)
-            log_factors.append(to_compact(graph, factors[f.name], f.name, f.kvars, f.plates,
-                                          summed, graph.prev_ndim(f.name)))
+        lazy = None if chunks is None else lazy_factors(
+            model, structure, graph, chunks, pt.log_q, args, kwargs, dedup_rows)
+        heavy = () if lazy is None else lazy.static.heavy
+        factors = mp_log_factors(structure, pt.log_p, pt.log_q, K,
+                                 [f.name for f in graph.factors if f.name not in heavy])
+        log_factors = [None if f.name in heavy else
+                       compact_factor(graph, f, factors[f.name], pt.presummed)
+                       for f in graph.factors]
         dets = {d.name: to_compact(graph, _in_place(pt.deterministic[d.name], d), d.name,
                                    d.kvars, d.varying, event_ndim=d.event_ndim)
                 for d in graph.deterministics}
@@ -322,7 +273,7 @@ def _build(model, guide, K: int, enumerate: str, guard, dedup_rows: bool = False
         for lat in graph.latents:
             shape = (lat.size,) + lat.batch_shape + lat.event_shape
             samples[lat.name] = jnp.reshape(pt.values[lat.name], shape)
-        mpt = MPTrace(samples, log_factors, dets, pt.perms, graph, pt.score)
+        mpt = MPTrace(samples, log_factors, dets, pt.perms, graph, pt.score, lazy)
         return mpt if plate is None else shard_trace(mpt, sharding, plate)
 
     return filter_jit(run, precheck=structure_of, guard=guard, model=model)

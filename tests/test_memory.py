@@ -105,6 +105,15 @@ def three_latents(y):
     numpyro.sample("y", dist.Normal(a + b + c, 1), obs=y)
 
 
+def three_plated(y):
+    """``three_latents`` in a plate of one: no global latent to chunk along."""
+    with numpyro.plate("p", 1):
+        a = numpyro.sample("a", dist.Normal(0, 1))
+        b = numpyro.sample("b", dist.Normal(0, 1))
+        c = numpyro.sample("c", dist.Normal(0, 1))
+        numpyro.sample("y", dist.Normal(a + b + c, 1), obs=y)
+
+
 def _message(run) -> str:
     with pytest.raises(ValueError) as info:
         run(KEY, jnp.float32(1.0))
@@ -112,13 +121,17 @@ def _message(run) -> str:
 
 
 def test_over_budget_names_the_largest_K_that_fits():
-    """The run's y factor grows like K^3; 16 MiB above the allowance holds K ~ 128."""
+    """The run's y factor grows like K^3; 16 MiB above the allowance holds K ~ 128. With
+    global latents the run is chunked instead (``tests/test_chunked.py``); in a plate
+    there is nothing to chunk along, and the error names the largest K."""
     budget = RUNTIME_ALLOWANCE + 16 * 2**20
-    msg = _message(jaxis.mpis(three_latents, K=300, memory_budget=budget))
+    msg = _message(jaxis.mpis(three_plated, K=300, memory_budget=budget))
     assert re.search(r"MP IS with K=300 needs about .* GiB .* Use K <= \d+", msg), msg
     fits = int(re.search(r"K <= (\d+)", msg).group(1))
-    jaxis.mpis(three_latents, K=fits, memory_budget=budget)(KEY, jnp.float32(1.0))
-    _message(jaxis.mpis(three_latents, K=fits + 1, memory_budget=budget))
+    jaxis.mpis(three_plated, K=fits, memory_budget=budget)(KEY, jnp.float32(1.0))
+    _message(jaxis.mpis(three_plated, K=fits + 1, memory_budget=budget))
+    assert jaxis.mpis(three_latents, K=300, memory_budget=budget)(
+        KEY, jnp.float32(1.0)).chunks == 300
 
 
 def test_global_is_is_guarded_too():
@@ -132,9 +145,12 @@ def test_global_is_is_guarded_too():
 
 def test_guard_runs_under_an_outer_jit():
     budget = RUNTIME_ALLOWANCE + 16 * 2**20
-    run = jaxis.mpis(three_latents, K=300, memory_budget=budget)
+    run = jaxis.mpis(three_plated, K=300, memory_budget=budget)
     with pytest.raises(ValueError, match="MP IS with K=300 needs about"):
         jax.jit(lambda k: jaxis.log_evidence(run(k, jnp.float32(1.0))))(KEY)
+    chunked = jaxis.mpis(three_latents, K=300, memory_budget=budget)  # chunks instead
+    lz = jax.jit(lambda k: jaxis.log_evidence(chunked(k, jnp.float32(1.0))))(KEY)
+    assert jnp.allclose(lz, jaxis.log_evidence(chunked(KEY, jnp.float32(1.0))), rtol=1e-10)
 
 
 @pytest.mark.parametrize("budget", [0, -5, 2.5, True])

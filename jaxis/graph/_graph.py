@@ -278,6 +278,20 @@ def to_compact(
     return array.reshape(graph.shape(kvars, plates) + event)
 
 
+def compact_factor(graph: FactorGraph, spec: FactorSpec, array: jax.Array,
+                   presummed: Mapping[str, tuple]) -> jax.Array:
+    """A factor's positional log density -> compact layout, summed over its latent-free
+    plates (except those ``presummed`` already summed from statistics: the unsummed
+    shape ``presummed[name][1]`` is checked instead)."""
+    summed = spec.summed
+    if spec.name in presummed:
+        plates, batch = presummed[spec.name]
+        check_layout(graph, batch, spec.name, spec.kvars, spec.plates + spec.summed)
+        summed = tuple(p for p in summed if p not in plates)
+    return to_compact(graph, array, spec.name, spec.kvars, spec.plates, summed,
+                      graph.prev_ndim(spec.name))
+
+
 def to_positional(graph: FactorGraph, array: jax.Array, kvars, plates, rank: int) -> jax.Array:
     """Canonical compact array (with optional trailing extra dims) -> positional layout."""
     n = len(kvars) + len(plates)

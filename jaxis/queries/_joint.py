@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from .._mpis import MPTrace
-from ..contract._log_z import Source, log_z
+from ..contract._log_z import Source
 from ..weighted._weighted_samples import WeightedSamples
 from ._moments import Result, check_result, marginals, posterior_grad
 
@@ -39,9 +39,9 @@ def joint_marginals(mpt: MPTrace, site: str) -> JointMarginal:
     lat = graph.latent(site)
     spec = next(f for f in graph.factors if f.name == site)
     kvars = spec.kvars
-    J0 = jnp.zeros(graph.shape(kvars, lat.plates), mpt.log_factors[0].dtype)
+    J0 = jnp.zeros(graph.shape(kvars, lat.plates), mpt.dtype)
     grad = posterior_grad(
-        lambda J: log_z(graph, mpt.log_factors, [Source(J, kvars, lat.plates)]), J0)
+        lambda J: mpt.log_z([Source(J, kvars, lat.plates)]), J0)
     return JointMarginal(grad, kvars, lat.plates)
 
 
@@ -95,9 +95,8 @@ def mp_ess(mpt: MPTrace) -> jax.Array:
 
 @jax.jit
 def _mp_ess(mpt: MPTrace) -> jax.Array:
-    graph = mpt.graph
-    lz = log_z(graph, mpt.log_factors)
-    lz2 = log_z(graph, [2.0 * f for f in mpt.log_factors])
+    lz = mpt.log_z()
+    lz2 = mpt.log_z(power=2.0)
     return jnp.exp(2.0 * lz - lz2)
 
 

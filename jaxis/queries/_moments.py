@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from .._mpis import MPTrace
-from ..contract._log_z import Source, log_z
+from ..contract._log_z import Source
 from ..graph._graph import FactorGraph
 from ..weighted._weighted_samples import MomentSpec, WeightedSamples, parse_moment_spec
 
@@ -84,7 +84,7 @@ def _mp_log_evidence(mpt: MPTrace) -> jax.Array:
             "log_evidence: the model has no sample or factor sites, so there is nothing to "
             "estimate; check the model and the arguments passed to run(...)."
         )
-    return log_z(mpt.graph, mpt.log_factors) + mpt.score
+    return mpt.log_z() + mpt.score
 
 
 def _moment_spec(name: str, spec, graph: FactorGraph) -> tuple[tuple[str, ...], Callable]:
@@ -217,7 +217,7 @@ def _moments_impl(mpt: MPTrace, ms: dict, dims: tuple) -> dict:
         sources = [Source(jnp.sum(_expand(J[n], len(kv)) * ms[n],
                                   axis=tuple(range(ms[n].ndim - len(out), ms[n].ndim))), kv, ps)
                    for n, kv, ps, out in dims]
-        return log_z(graph, mpt.log_factors, sources)
+        return mpt.log_z(sources)
 
     J0 = {n: jnp.zeros(graph.shape((), ps) + out, ms[n].dtype) for n, _, ps, out in dims}
     return posterior_grad(f, J0)
@@ -270,12 +270,12 @@ def marginals(mpt: MPTrace, sites: Optional[Sequence[str]] = None) -> dict[str, 
 def _marginals_impl(mpt: MPTrace, J0: dict) -> dict:
     graph = mpt.graph
     sources = lambda J: [Source(J[n], (n,), graph.latent(n).plates) for n in J]
-    return posterior_grad(lambda J: log_z(graph, mpt.log_factors, sources(J)), J0)
+    return posterior_grad(lambda J: mpt.log_z(sources(J)), J0)
 
 
 def _marginals(mpt: MPTrace, names: tuple[str, ...]) -> dict[str, jax.Array]:
     graph = mpt.graph
-    dtype = mpt.log_factors[0].dtype if mpt.log_factors else jnp.result_type(float)
+    dtype = mpt.dtype
     J0 = {n: jnp.zeros(graph.shape((n,), graph.latent(n).plates), dtype) for n in names}
     grads = _marginals_impl(mpt, J0)
     return {n: grads[n].reshape((graph.size(n),) + graph.latent(n).plated_shape)

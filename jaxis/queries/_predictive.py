@@ -24,7 +24,7 @@ from numpyro import handlers
 from numpyro.primitives import Messenger
 
 from .._mpis import MPTrace
-from ..trace._parallel_trace import site_log_prob
+from ..trace._score import site_log_prob
 from ..weighted._checks import check_count, concrete
 from ._sample import sample_posterior
 

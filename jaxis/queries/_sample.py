@@ -59,6 +59,7 @@ def sample_indices(rng_key: jax.Array, mpt: MPTrace, num_samples: int) -> dict:
     ``-inf``, or NaN).
     """
     check_count(num_samples, "num_samples")
+    mpt.check_unchunked("sample_posterior")
     graph = mpt.graph
     specs = term_specs(graph)
     chains = chain_matrices(graph, mpt.log_factors, specs)

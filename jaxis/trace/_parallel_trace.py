@@ -18,12 +18,11 @@ import jax.numpy as jnp
 from numpyro import handlers
 
 from ._broadcast import broadcast_errors, logging_sites
-from ._blocks import BlockSum, block_reduce, sum_blocks
+from ._blocks import sum_blocks
 from ._enumerate import EnumerateSites
-from ._kernels import log_density
 from ._mp_sample import MPSampler, score_term
-from ._row_stats import repeated_dims, summed_log_density
 from ._scan import ScanSampler
+from ._score import score_sites, site_log_prob
 from ._structure import ModelStructure
 
 
@@ -40,48 +39,6 @@ class ParallelTrace(NamedTuple):
     chains: tuple = ()  # a ChainSpec per scan with a body latent (jaxis.trace._scan)
     presummed: Optional[dict] = None  # observed site -> (plates log_p is summed over,
     #                                    its batch shape before the sum)
-
-
-def site_log_prob(site: dict) -> jax.Array:
-    """``scale * mask * fn.log_prob(value)`` for a traced sample site (numpyro semantics).
-
-    A NaN observed value gives a NaN log density (numpyro's ``log_prob`` would call it
-    out of support, ``-inf``: impossible data, which it is not). For a block site
-    (:class:`BlockSum`) NaN, mask and scale act per element, before the block sum, so
-    handlers applied outside the model mean what they mean in numpyro.
-    """
-    fn = site["fn"]
-    base = fn.base if isinstance(fn, BlockSum) else fn
-    lp = log_density(base, site["value"])
-    value = jnp.asarray(site["value"])
-    if site["is_observed"] and jnp.issubdtype(value.dtype, jnp.inexact):
-        event = tuple(range(value.ndim - len(base.event_shape), value.ndim))
-        lp = lp + jnp.where(jnp.any(jnp.isnan(value), axis=event), jnp.nan, 0.0)  # no select
-    if site.get("mask") is not None:
-        lp = jnp.where(site["mask"], lp, 0.0)
-    if site.get("scale") is not None:
-        lp = site["scale"] * lp
-    if isinstance(fn, BlockSum):
-        lp = block_reduce(jnp.sum, lp, fn.dims)
-    return lp
-
-
-def presummed_log_prob(site: dict, free_plates: dict[str, int]):
-    """``(log p summed over the repeated plates, (their names, batch shape))`` or ``None``.
-
-    ``free_plates``: the site's plates that hold no latent (name -> dim). Applies to an
-    observed site without mask, scale or block dims whose distribution has a
-    sufficient-statistics form (:func:`~jaxis.trace._row_stats.repeated_dims`).
-    """
-    fn = site["fn"]
-    if (not site["is_observed"] or isinstance(fn, BlockSum) or site.get("mask") is not None
-            or site.get("scale") is not None or not free_plates):
-        return None
-    dims = repeated_dims(fn, tuple(free_plates.values()))
-    lp = summed_log_density(fn, site["value"], dims) if dims else None
-    if lp is None:
-        return None
-    return lp, (tuple(n for n, d in free_plates.items() if d in dims), tuple(fn.batch_shape))
 
 
 def parallel_trace(
@@ -148,22 +105,8 @@ def parallel_trace(
             model_scans.sampler = sampler
             mtrace = handlers.trace(logging_sites(model_scans, log)).get_trace(*args, **kwargs)
 
-        values, log_p, det, presummed = {}, {}, {}, {}
-        latent_plates = {p for n in structure.latents for p in structure.site(n).plates}
-        for name, site in mtrace.items():
-            scoring.append(name)
-            if site["type"] == "deterministic":
-                det[name] = site["value"]
-            elif site["type"] == "sample":
-                free = {f.name: f.dim for f in site["cond_indep_stack"]
-                        if f.name not in latent_plates}
-                summed = presummed_log_prob(site, free) if dedup_rows else None
-                if summed is None:
-                    log_p[name] = site_log_prob(site)
-                else:
-                    log_p[name], presummed[name] = summed
-                if not site["is_observed"]:
-                    values[name] = site["value"]
+        values, log_p, det, presummed = score_sites(mtrace, structure, dedup_rows,
+                                                    scoring.append)
     values.update({**scans.values, **model_scans.values})
     log_p.update(model_scans.log_p)
     perms = {}
