@@ -15,7 +15,11 @@ The proposal is ``AutoNormal(model, init_scale=1.0)`` (a Normal per latent in
 unconstrained space, mean and scale learned: the paper's "mean and variance of a
 Gaussian"), initialised at the prior median.
 
-Run: ``JAXIS_DATA_DIR=/work/shared/data/mpis python benchmarks/bench_learning.py [--runs N]``
+One-shot (``--oneshot-K 30``): MP IS at K=30 with the MP-RWS proposal against the prior
+proposal, within ``--memory-budget`` (chunked when it does not fit: ``jaxis/_chunking.py``).
+
+Run: ``JAXIS_DATA_DIR=/work/shared/data/mpis python benchmarks/bench_learning.py [--runs N]
+[--oneshot-K 30 --oneshot-runs 3]``
 """
 from __future__ import annotations
 
@@ -106,6 +110,45 @@ def acceptance(model, guide, train, all_, K: int, runs: int, methods, steps: int
               f"non-finite runs: {int((~np.isfinite(x)).any(1).sum())}")
 
 
+def oneshot(model, guide, train, K: int, runs: int, budget: int, steps: int = 100):
+    """One-shot MP IS at ``K`` (memory-bounded: chunked when it does not fit ``budget``)
+    with the MP-RWS proposal (K=10, lr 0.1, ``steps`` iterations) against the prior
+    proposal at the same K, ``runs`` seeds each: log P-hat, mean and standard error."""
+    import jax
+    import numpy as np
+    import optax
+    from numpyro.infer import SVI
+
+    import jaxis
+
+    svi = SVI(model, guide, optax.adam(0.1), loss=jaxis.MPRWS(K=10))
+
+    @jax.jit
+    def train_params(key):
+        state = svi.init(key, **train)
+        state, _ = jax.lax.scan(lambda st, _: (svi.update(st, **train)[0], None), state,
+                                None, length=steps)
+        return svi.get_params(state)
+
+    rows = {"MP RWS proposal": [], "prior proposal": []}
+    for seed in range(runs):
+        k_train, k_eval = jax.random.split(jax.random.PRNGKey(200 + seed))
+        t0 = time.perf_counter()
+        params = train_params(k_train)
+        learned = jaxis.mpis(model, guide, K=K, params=params, memory_budget=budget)
+        mpt = learned(k_eval, **train)
+        rows["MP RWS proposal"].append(float(jaxis.log_evidence(mpt)))
+        prior = jaxis.mpis(model, None, K=K, memory_budget=budget)(k_eval, **train)
+        rows["prior proposal"].append(float(jaxis.log_evidence(prior)))
+        print(f"  seed {seed}: learned {rows['MP RWS proposal'][-1]:.2f} ({mpt.chunks} chunks), "
+              f"prior {rows['prior proposal'][-1]:.2f} ({prior.chunks} chunks), "
+              f"{time.perf_counter() - t0:.0f} s", flush=True)
+    for name, xs in rows.items():
+        x = np.array(xs)
+        print(f"one-shot MP IS K={K}, {name}: log P-hat {x.mean():.2f} ± "
+              f"{x.std(ddof=1) / np.sqrt(len(x)):.2f} (n={len(x)})")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--K", type=int, default=10)
@@ -114,12 +157,18 @@ def main():
     p.add_argument("--methods", nargs="+", default=["MP_VI", "MP_RWS"],
                    help="acceptance methods: MP_VI, MP_RWS")
     p.add_argument("--no-timing", action="store_true", help="only the acceptance runs")
+    p.add_argument("--oneshot-K", type=int, default=0,
+                   help="one-shot MP IS at this K, MP-RWS against prior proposal (0: none)")
+    p.add_argument("--oneshot-runs", type=int, default=3)
+    p.add_argument("--memory-budget", type=float, default=4e9, help="bytes, for --oneshot-K")
     a = p.parse_args()
     model, guide, train, all_ = setup()
     if not a.no_timing:
         timing(model, guide, train, a.K, a.repeats)
     if a.runs:
         acceptance(model, guide, train, all_, a.K, a.runs, a.methods)
+    if a.oneshot_K:
+        oneshot(model, guide, train, a.oneshot_K, a.oneshot_runs, int(a.memory_budget))
 
 
 if __name__ == "__main__":
