@@ -74,7 +74,7 @@ def plan_contraction(graph: FactorGraph, terms: tuple[TermSpec, ...]) -> tuple[S
         while remaining:
             def cost(v):
                 ks = frozenset().union(*(term_dims[i][0] for i in here if v in term_dims[i][0]))
-                return (len(ks), graph.latent(v).dim)
+                return (len(ks), graph.latent(v).order)
             v = min(remaining, key=cost)
             remaining.discard(v)
             ins = [i for i in here if v in term_dims[i][0]]

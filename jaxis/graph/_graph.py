@@ -9,8 +9,12 @@ the latents it depends on and over the plates it lies in:
 so that ``P_MP = sum_k prod_f exp(F_f)`` (Bowyer, Heap, Aitchison 2023, eqs. 18-23).
 
 Arrays are kept in a *canonical compact layout*: sample axes of the factor's latents first
-(latest latent first, i.e. in positional order), then its plates, outermost first. Any
-subset of dims in this global order is itself in order, so aligning two factors is a reshape.
+(latest latent in proposal order first), then its plates, outermost first. Any subset of
+dims in this global order is itself in order, so aligning two factors is a reshape. The
+positional sample dims may be ordered differently (:func:`jaxis.trace._axes.dim_order`
+moves the largest factor's latents next to the plates); converting between the two layouts
+transposes the sample axes, so the compact layout, and with it the contraction, does not
+depend on that choice.
 """
 from __future__ import annotations
 
@@ -34,6 +38,8 @@ class LatentSpec(NamedTuple):
     :mod:`jaxis.trace._mp_sample`); empty for a factorised proposal. ``blocks``: its batch
     dims outside every plate (negative), one joint block with one sample index.
     ``size``: its number of samples, K, or the support size of an enumerated latent.
+    ``order``: its canonical rank, ``-(P + 1 + i)`` for the ``i``-th latent in proposal
+    order (its positional ``dim`` when no dims are reordered).
     """
 
     name: str
@@ -44,6 +50,7 @@ class LatentSpec(NamedTuple):
     proposal_parents: tuple[str, ...] = ()
     blocks: tuple[int, ...] = ()
     size: int = 1
+    order: int = 0
 
     @property
     def plated_shape(self) -> tuple[int, ...]:
@@ -111,8 +118,9 @@ class FactorGraph(NamedTuple):
         return next(p for p in self.plates if p.name == name)
 
     def canonical(self, kvars, plates) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """Order sample axes by positional dim (outermost first), plates likewise."""
-        ks = tuple(sorted(set(kvars), key=lambda n: self.latent(n).dim))
+        """Order sample axes by canonical rank (latest latent first), plates by positional
+        dim (outermost first)."""
+        ks = tuple(sorted(set(kvars), key=lambda n: self.latent(n).order))
         ps = tuple(sorted(set(plates), key=lambda n: self.plate(n).dim))
         return ks, ps
 
@@ -157,7 +165,8 @@ def build_graph(
         latent_specs.append(
             LatentSpec(name, structure.latent_dim(name), site.plates, site.batch_shape,
                        site.event_shape, tuple(parents.get(name, ())), site.blocks,
-                       site.enum_size or K)
+                       site.enum_size or K,
+                       -(structure.plate_depth + 1 + structure.latents.index(name)))
         )
     graph = FactorGraph(K, structure.plate_depth, structure.plates, tuple(latent_specs), (),
                         chains=tuple(chains))
@@ -275,7 +284,25 @@ def to_compact(
     array = jnp.broadcast_to(jnp.reshape(array, padded + event), full + event)
     if summed:
         array = jnp.sum(array, axis=tuple(graph.plate(p).dim - len(event) for p in summed))
-    return array.reshape(graph.shape(kvars, plates) + event)
+    return squeeze_positional(graph, array, kvars, plates, len(event))
+
+
+def _dim_sorted(graph: FactorGraph, kvars) -> tuple[str, ...]:
+    return tuple(sorted(kvars, key=lambda n: graph.latent(n).dim))
+
+
+def squeeze_positional(graph: FactorGraph, array: jax.Array, kvars, plates,
+                       extra_ndim: int = 0) -> jax.Array:
+    """A positional array of full shape (``positional_shape(kvars, plates, rank)`` and
+    ``extra_ndim`` trailing dims) -> canonical compact layout: a reshape, then a transpose
+    of the sample axes where the positional dims are ordered differently."""
+    extra = jnp.shape(array)[jnp.ndim(array) - extra_ndim:]
+    by_dim = _dim_sorted(graph, kvars)
+    array = jnp.reshape(array, graph.shape(by_dim, plates) + extra)
+    if by_dim == tuple(kvars):
+        return array
+    perm = [by_dim.index(k) for k in kvars]
+    return jnp.transpose(array, perm + list(range(len(perm), jnp.ndim(array))))
 
 
 def compact_factor(graph: FactorGraph, spec: FactorSpec, array: jax.Array,
@@ -296,4 +323,8 @@ def to_positional(graph: FactorGraph, array: jax.Array, kvars, plates, rank: int
     """Canonical compact array (with optional trailing extra dims) -> positional layout."""
     n = len(kvars) + len(plates)
     extra = jnp.shape(array)[n:]
+    by_dim = _dim_sorted(graph, kvars)
+    if by_dim != tuple(kvars):
+        perm = [tuple(kvars).index(k) for k in by_dim]
+        array = jnp.transpose(array, perm + list(range(len(perm), jnp.ndim(array))))
     return jnp.reshape(array, graph.positional_shape(kvars, plates, rank) + extra)

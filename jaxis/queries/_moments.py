@@ -19,7 +19,7 @@ import jax.numpy as jnp
 
 from .._mpis import MPTrace
 from ..contract._log_z import Source
-from ..graph._graph import FactorGraph
+from ..graph._graph import FactorGraph, squeeze_positional
 from ..weighted._weighted_samples import MomentSpec, WeightedSamples, parse_moment_spec
 
 
@@ -153,7 +153,7 @@ def _moment_source(mpt: MPTrace, name: str, sites, fn):
             f"samples and plates (batch shape {batch}, allowed {full})."
         )
     m = jnp.broadcast_to(m.reshape(batch + out), full + out)
-    m = m.reshape(graph.shape(kvars, plates) + out)
+    m = squeeze_positional(graph, m, kvars, plates, len(out))
     return m.astype(jnp.result_type(float)), kvars, plates, out
 
 
