@@ -29,10 +29,9 @@ n independent draws would have error about ``1/sqrt(n)``.
   + sampling: what a user waits) and a second run of the same object, which compiles the
   sampling loop again (about 3 s here, whatever n). Divergent transitions are counted.
 
-Times are wall seconds and, beside them, CPU seconds of the process (``time.process_time``:
-all threads summed, so XLA's multithreaded einsums count once per core busy; time the
-process spends waiting for the CPU or stopped does not count, so CPU seconds are the more
-stable figure on a shared machine).
+Times are CPU seconds of the process (``time.process_time``: all threads summed, so XLA's
+multithreaded work counts once per core busy; time spent waiting for a CPU, or stopped,
+does not count: the stable figure on a shared machine) and wall seconds beside them.
 
 The table gives, for each K, the smallest NUTS budget whose mean error (over seeds) is no
 larger than MP IS's mean error at that K, and the ratio of the times.
@@ -226,6 +225,7 @@ def bench_nuts(data, ref, n: int, seeds: int) -> dict:
         divergences += int(div)
     return {"method": "nuts", "n": n, **_times(walls, cpus),
             "mcmc_first_seconds": user[0][1], "mcmc_again_seconds": user[1][1],
+            "mcmc_first_cpu_seconds": user[0][2], "mcmc_again_cpu_seconds": user[1][2],
             "mcmc_errors": [std_rmse(standardised(flat(u[0]), ref)) for u in user],
             "divergent_fraction": divergences / (seeds * n), **summary(zs)}
 
@@ -247,21 +247,22 @@ def summary(zs) -> dict:
 
 
 def time_to_accuracy(mp_rows, nuts_rows) -> list:
-    """Per K: the smallest NUTS budget whose mean error is <= MP IS's, with the time ratios."""
+    """Per K: the smallest NUTS budget whose mean error is <= MP IS's, with the time ratios
+    (CPU seconds: warm, and first call / first ``MCMC.run``; wall seconds: warm)."""
     out = []
     for r in mp_rows:
         hit = next((q for q in sorted(nuts_rows, key=lambda q: q["n"])
                     if q["error_mean"] <= r["error_mean"]), None)
         row = {"K": r["K"], "mpis_error": r["error_mean"], "mpis_seconds": r["seconds"],
-               "mpis_cold_seconds": r["cold_seconds"], "mpis_cpu_seconds": r["cpu_seconds"],
+               "mpis_cpu_seconds": r["cpu_seconds"], "mpis_cold_cpu_seconds": r["cold_cpu_seconds"],
                "nuts_n": None}
         if hit is not None:
             row.update(nuts_n=hit["n"], nuts_error=hit["error_mean"],
                        nuts_seconds=hit["seconds"], nuts_cpu_seconds=hit["cpu_seconds"],
-                       nuts_cold_seconds=hit["mcmc_first_seconds"],
+                       nuts_cold_cpu_seconds=hit["mcmc_first_cpu_seconds"],
                        ratio_warm=hit["seconds"] / r["seconds"],
-                       ratio_cold=hit["mcmc_first_seconds"] / r["cold_seconds"],
-                       ratio_cpu=hit["cpu_seconds"] / r["cpu_seconds"])
+                       ratio_cpu=hit["cpu_seconds"] / r["cpu_seconds"],
+                       ratio_cold_cpu=hit["mcmc_first_cpu_seconds"] / r["cold_cpu_seconds"])
         out.append(row)
     return out
 
