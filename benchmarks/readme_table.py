@@ -55,8 +55,8 @@ def nuts_table(res: dict) -> list[str]:
         else:
             out.append(head + f"| {t['nuts_n']} | {t['nuts_error']:.2f} | "
                        f"{_f(t['nuts_cpu_seconds'])} ({_f(t['nuts_cold_cpu_seconds'], 1)}) | "
-                       f"{t['ratio_cpu']:.2f}, {t['ratio_cold_cpu']:.2f} | "
-                       f"{t['ratio_warm']:.2f} |")
+                       f"{t['ratio_cpu']:.2g}, {t['ratio_cold_cpu']:.2g} | "
+                       f"{t['ratio_warm']:.2g} |")
     out += ["", "| method | error (mean ± se) | globals | intercepts | warm s | warm CPU s "
             "| first CPU s | MCMC.run again CPU s | divergent |",
             "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
