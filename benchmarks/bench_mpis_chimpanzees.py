@@ -11,7 +11,8 @@ For each K (one subprocess per K, so whole-process peak memory is per K):
 
 Warm times are medians over repeats; compile is the first call minus a warm call. The
 reference figures of the paper's PyTorch library (``alan``) on the same 2-core CPU are
-quoted from the issue. Run: ``python benchmarks/bench_mpis_chimpanzees.py [K ...]``.
+quoted from the issue. Run: ``python benchmarks/bench_mpis_chimpanzees.py [K ...] [--json F]``
+(``--json``: the rows as a JSON list; ``benchmarks/readme_table.py`` prints the README table).
 """
 from __future__ import annotations
 
@@ -112,11 +113,16 @@ def single(K: int, repeats: int) -> dict:
     out["marginals"], out["marginals_compile"] = time_call(marg, key, repeats=repeats)
     out["est_peak_gb"] = mp_peak(run.lower(key, cond, pl, y)) / 2**30  # the memory guard
     out["rss_gb"] = peak_rss_gb()
+    stats = jax.devices()[0].memory_stats()  # None on CPU
+    out["device_peak_gb"] = stats["peak_bytes_in_use"] / 2**30 if stats else None
     return out
 
 
-def main(Ks):
+def main(Ks, json_path=""):
     rows = per_process(__file__, Ks, lambda K: 5 if K <= 15 else 1)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(rows, f, indent=1)
     print("\nChimpanzees (7 actors x 6 blocks x 10 repeats), float32, 2-core CPU; times in s")
     hdr = (f"{'K':>3} {'floor':>7} {'plain':>7} {'bespoke':>8} {'elbo':>7} {'elbo/fl':>8} "
            f"{'elbo/pl':>8} {'elbo/besp':>9} {'marg':>7} {'marg/fl':>8} {'marg/pl':>8} "
@@ -139,4 +145,7 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--single":
         print(json.dumps(single(int(sys.argv[2]), int(sys.argv[3]))))
     else:
-        main([int(k) for k in sys.argv[1:]] or [5, 10, 15, 20, 30])
+        args = sys.argv[1:]
+        path = args.pop(args.index("--json") + 1) if "--json" in args else ""
+        args = [a for a in args if a != "--json"]
+        main([int(k) for k in args] or [5, 10, 15, 20, 30], path)
