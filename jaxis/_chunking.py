@@ -36,7 +36,8 @@ import numpy as np
 
 from ._concrete_args import Concrete
 from .contract._chunked import ChunkSpec, chunked_log_z
-from .graph._graph import FactorGraph, compact_factor
+from .graph._graph import FactorGraph
+from .graph._layout import compact_factor
 from .trace._score import mp_log_factors, score_model
 from .trace._structure import ModelStructure
 

@@ -28,7 +28,8 @@ from ._memory import RUNTIME_ALLOWANCE, budget_guard, compiled_peak, resolve_bud
 from ._sharding import choose_plate, plate_sharding, shard_arguments, shard_trace
 from ._chunking import chunk_fallback, lazy_factors
 from .contract._chunked import ChunkSpec
-from .graph._graph import FactorGraph, build_graph, compact_factor, to_compact
+from .graph._graph import FactorGraph, build_graph
+from .graph._layout import compact_factor, to_compact
 from .trace._axes import dim_order, distinct_sizes
 from .trace._enumerate import MODES as ENUMERATE_MODES
 from .trace._parallel_trace import parallel_trace

@@ -19,7 +19,8 @@ import jax.numpy as jnp
 
 from .._mpis import MPTrace
 from ..contract._log_z import Source
-from ..graph._graph import FactorGraph, squeeze_positional
+from ..graph._graph import FactorGraph
+from ..graph._layout import squeeze_positional
 from ..weighted._weighted_samples import MomentSpec, WeightedSamples, parse_moment_spec
 
 
