@@ -15,6 +15,7 @@ marginals and samples*, section 2 (the MP estimator, eqs. 17-23).
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, Optional
 
 import jax
@@ -56,6 +57,7 @@ def mpis(
     dedup_rows: bool = True,
     mesh: Optional[jax.sharding.Mesh] = None,
     shard_plate: Optional[str] = None,
+    layout: str = "forward",
 ) -> Callable[..., MPTrace]:
     """Build ``run(rng_key, *args, **kwargs) -> MPTrace`` for massively parallel IS.
 
@@ -93,8 +95,10 @@ def mpis(
             log density once per element of its other plates when its parameters do not
             vary along that plate (replicates, repeated trials, i.i.d. data), summing the
             observed values' sufficient statistics instead (exact; Bernoulli, Binomial,
-            Poisson, Normal, HalfNormal; see ``jaxis/trace/_row_stats.py``). ``False``
-            evaluates every row.
+            Poisson, Normal, HalfNormal; see ``jaxis/trace/_row_stats.py``); other
+            observed sites are summed over such plates where they are scored (under
+            ``jax.checkpoint``: a cheaper gradient). ``False`` evaluates every row and
+            sums in the contraction. The results are the same.
         mesh: a ``jax.sharding.Mesh``: one plate is split over all of its devices (sample
             dims replicated) with JAX's sharding: the model's array arguments along that
             plate, its log factors and samples, and the queries that contract them. By
@@ -103,6 +107,11 @@ def mpis(
             (``jaxis/_sharding.py``). The memory check is per device.
         shard_plate: the name of the plate to split (needs ``mesh``); a ``ValueError``
             names it when the device count does not divide its size.
+        layout: ``"forward"`` (default) or ``"reverse"``: the order of the latents' axes
+            where the model's arithmetic runs, chosen for the forward pass or for a
+            reverse pass through the draws (reparameterised gradients; ``jaxis.MPELBO``
+            uses it). The draws and every result are the same
+            (:func:`~jaxis.trace._axes.dim_order`).
 
     Model arguments: array leaves (numpy or jax arrays, Python floats) are traced, so new
     data of the same shape reuse the compilation and ``run`` may be vmapped over datasets;
@@ -156,8 +165,10 @@ def mpis(
         raise ValueError(f"enumerate must be one of {ENUMERATE_MODES}, got {enumerate!r}.")
     if not isinstance(dedup_rows, bool):
         raise ValueError(f"dedup_rows must be True or False, got {dedup_rows!r}.")
+    if layout not in ("forward", "reverse"):
+        raise ValueError(f"layout must be 'forward' or 'reverse', got {layout!r}.")
     sharding = plate_sharding(mesh, shard_plate)
-    options = (enumerate, memory_budget, check_memory, dedup_rows, sharding)
+    options = (enumerate, memory_budget, check_memory, dedup_rows, sharding, layout)
     if params is not None:  # a fresh substituted model: nothing to share
         return _make(model, guide, K, *options)
     return cached_build(model, ("mpis", guide, K, *options),
@@ -165,21 +176,23 @@ def mpis(
 
 
 def _make(model, guide, K: int, enumerate: str, memory_budget, check_memory: bool,
-          dedup_rows: bool, sharding):
+          dedup_rows: bool, sharding, layout: str):
+    build = functools.partial(_build, model, guide, enumerate=enumerate,
+                              dedup_rows=dedup_rows, layout=layout)
     if not check_memory:
-        return _build(model, guide, K, enumerate, None, dedup_rows, sharding)
-    relower = lambda k, key, a, kw: _build(model, guide, k, enumerate, None, dedup_rows,
-                                           sharding).lower(key, *a, **kw)
+        return build(K, guard=None, sharding=sharding)
+    relower = lambda k, key, a, kw: build(k, guard=None, sharding=sharding).lower(
+        key, *a, **kw)
     chunked: dict = {}
 
     def build_chunked(spec: ChunkSpec):
         if spec not in chunked:
-            chunked[spec] = _build(model, guide, K, enumerate, None, dedup_rows, None, spec)
+            chunked[spec] = build(K, guard=None, chunks=spec)
         return chunked[spec]
 
     fallback = None if sharding is not None else chunk_fallback(build_chunked, mp_peak)
     guard = budget_guard("MP IS", K, memory_budget, mp_peak, relower, fallback)
-    return _build(model, guide, K, enumerate, guard, dedup_rows, sharding)
+    return build(K, guard=guard, sharding=sharding)
 
 
 def mp_peak(lowered) -> int:
@@ -237,8 +250,9 @@ def _in_place(value: jax.Array, det) -> jax.Array:
     return jnp.reshape(value, shape[:len(shape) - e] + (1,) * e + shape[len(shape) - e:])
 
 
-def _build(model, guide, K: int, enumerate: str, guard, dedup_rows: bool = False,
-           sharding=None, chunks: Optional[ChunkSpec] = None) -> Callable[..., MPTrace]:
+def _build(model, guide, K: int, *, enumerate: str, guard, dedup_rows: bool = False,
+           sharding=None, chunks: Optional[ChunkSpec] = None, layout: str = "forward"
+           ) -> Callable[..., MPTrace]:
     """The jitted run (with ``guard`` checking each new signature, or none), split over
     ``sharding``'s mesh (:mod:`jaxis._sharding`) if given, its heavy factors left to be
     evaluated in ``chunks`` (:mod:`jaxis._chunking`) if given."""
@@ -249,7 +263,7 @@ def _build(model, guide, K: int, enumerate: str, guard, dedup_rows: bool = False
     def run(rng_key, *args, **kwargs) -> MPTrace:
         structure = structure_of(args, kwargs)
         graph = structure_graph(model, guide, structure, K, args, kwargs)
-        order = dim_order(graph)
+        order = dim_order(graph, reverse=layout == "reverse")
         if order != structure.dim_latents():  # the largest factor without size-1 sample axes
             structure = structure._replace(dim_order=order)
             graph = structure_graph(model, guide, structure, K, args, kwargs)

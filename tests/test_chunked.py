@@ -45,12 +45,12 @@ def mixture(y):
 
 @functools.lru_cache(maxsize=None)  # one compilation per run across the tests
 def chunked(model, K, spec, guide=None):
-    return _build(model, guide, K, "auto", None, True, None, spec)
+    return _build(model, guide, K, enumerate="auto", guard=None, dedup_rows=True, chunks=spec)
 
 
 @functools.lru_cache(maxsize=None)
 def whole(model, K, guide=None):
-    return _build(model, guide, K, "auto", None, True)
+    return _build(model, guide, K, enumerate="auto", guard=None, dedup_rows=True)
 
 
 def one_global(y):

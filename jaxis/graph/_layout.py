@@ -77,12 +77,12 @@ def squeeze_positional(graph: FactorGraph, array: jax.Array, kvars, plates,
 def compact_factor(graph: FactorGraph, spec: FactorSpec, array: jax.Array,
                    presummed: Mapping[str, tuple]) -> jax.Array:
     """A factor's positional log density -> compact layout, summed over its latent-free
-    plates (except those ``presummed`` already summed from statistics: the unsummed
-    shape ``presummed[name][1]`` is checked instead)."""
+    plates (except those ``presummed`` already summed where the site was scored: the
+    unsummed shape ``presummed[name].batch_shape`` is checked instead)."""
     summed = spec.summed
     if spec.name in presummed:
-        plates, batch = presummed[spec.name]
-        check_layout(graph, batch, spec.name, spec.kvars, spec.plates + spec.summed)
-        summed = tuple(p for p in summed if p not in plates)
+        done = presummed[spec.name]
+        check_layout(graph, done.batch_shape, spec.name, spec.kvars, spec.plates + spec.summed)
+        summed = tuple(p for p in summed if p not in done.plates)
     return to_compact(graph, array, spec.name, spec.kvars, spec.plates, summed,
                       graph.prev_ndim(spec.name))

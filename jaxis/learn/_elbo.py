@@ -59,13 +59,16 @@ class _MPBound(_ISBound):
     """A bound from one :func:`jaxis.mpis` run per step; ``mesh`` (a
     ``jax.sharding.Mesh``) splits a plate of each run over its devices, as in ``mpis``."""
 
+    layout = "forward"  # mpis's layout= ("reverse" in MPELBO)
+
     def __init__(self, K: int, *, mesh: Optional[jax.sharding.Mesh] = None):
         super().__init__(K)
         plate_sharding(mesh, None)  # a ValueError naming mesh= if it is not a Mesh
         self.mesh = mesh
 
     def _mp_run(self, model: Callable, guide: Callable) -> Callable:
-        return mpis(model, guide, K=self.K, check_memory=False, mesh=self.mesh)
+        return mpis(model, guide, K=self.K, check_memory=False, mesh=self.mesh,
+                    layout=self.layout)
 
 
 class MPELBO(_MPBound):
@@ -93,6 +96,8 @@ class MPELBO(_MPBound):
         res = svi.run(jax.random.PRNGKey(0), 1000, y)
         mpt = jaxis.mpis(model, guide, K=10, params=res.params)(jax.random.PRNGKey(1), y)
     """
+
+    layout = "reverse"  # reparameterised gradients: a reverse pass through the draws
 
     def _log_z_hat(self, model, guide, rng_key, args, kwargs):
         from ..queries._moments import log_evidence  # queries build on the MP trace

@@ -94,7 +94,7 @@ def read_axes(
     return kvars, plates
 
 
-def dim_order(graph) -> tuple[str, ...]:
+def dim_order(graph, reverse: bool = False) -> tuple[str, ...]:
     """Latents by positional sample dim (innermost first) that give the largest factor no
     size-1 sample axis: its latents take the dims next to the plates, the others go left.
 
@@ -105,11 +105,22 @@ def dim_order(graph) -> tuple[str, ...]:
     several times slower than the same arithmetic at rank 8 (the chimpanzee observation
     factor: 0.46 s against 0.16 s at K=10). Only dims move: the draws, the compact layout
     and the results are the same. ``graph``: a :class:`~jaxis.graph.FactorGraph`.
+
+    ``reverse``: order for a reverse pass through the draws (MP VI): among those latents
+    the plated ones go innermost and the global ones outermost. A reverse pass reduces the
+    factor's cotangent onto each input of the model's arithmetic; an input made of global
+    draws and data (``(beta_p + beta_pc * condition) * prosoc_left``) then keeps axes on
+    both sides of the reduced ones, where with the globals innermost it kept one contiguous
+    block of K^2 x 420 elements, a reduction XLA's CPU backend ran at ~1 GB/s (0.20 s of
+    MP VI's 0.55 s step at K=10). The forward pass prefers the default (the factor is then
+    already in its compact axis order; 13 % faster ``log_evidence`` at K=15).
     """
     current = tuple(sorted((lat.name for lat in graph.latents),
                            key=lambda n: -graph.latent(n).dim))
     if not graph.factors:
         return current
     largest = max(graph.factors, key=lambda f: math.prod(graph.shape(f.kvars, f.plates + f.summed)))
-    first = tuple(n for n in current if n in largest.kvars)
-    return first + tuple(n for n in current if n not in largest.kvars)
+    first = [n for n in current if n in largest.kvars]
+    if reverse:
+        first.sort(key=lambda n: -len(graph.latent(n).plates))
+    return tuple(first) + tuple(n for n in current if n not in largest.kvars)

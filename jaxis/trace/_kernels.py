@@ -41,9 +41,23 @@ from jax.scipy.special import gammaln, xlogy
 from numpyro.distributions.util import clamp_probs, sum_rightmost
 
 
+@jax.custom_jvp
 def _softplus(x: jax.Array) -> jax.Array:
-    """``log(1 + exp(x))`` without ``logaddexp``'s guards (no NaN for finite or infinite x)."""
-    return jnp.maximum(x, 0) + jnp.log1p(jnp.exp(-jnp.abs(x)))
+    """``log(1 + exp(x))`` without ``logaddexp``'s guards; derivative ``sigmoid(x)``.
+
+    ``max(x, 0)`` is written ``x/2 + |x|/2`` (exact for every finite x; NaN at ``-inf``,
+    which the kernels document): XLA's CPU backend fuses a ``maximum`` against 0 into the
+    reduction that follows only after materialising a broadcast zero as large as ``x``.
+    The derivative is a custom JVP, so a reverse pass needs ``x`` only, not the chain's
+    intermediates.
+    """
+    return 0.5 * x + 0.5 * jnp.abs(x) + jnp.log1p(jnp.exp(-jnp.abs(x)))
+
+
+@_softplus.defjvp
+def _softplus_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return _softplus(x), t * jax.nn.sigmoid(x)
 
 
 def compact(kernel: Callable, *args, event: tuple[int, ...] = ()) -> jax.Array:
@@ -167,6 +181,24 @@ def log_density(fn: dist.Distribution, value) -> jax.Array:
     if kernel is None:
         return fn.log_prob(value)
     lp = kernel(fn, value)
-    if fn._validate_args:  # -inf outside the support, as a min, not a select on lp
-        lp = jnp.minimum(lp, jnp.where(fn._validate_sample(value), jnp.inf, -jnp.inf))
+    if fn._validate_args:  # -inf outside the support
+        lp = _in_support(lp, fn._validate_sample(value))
     return lp
+
+
+@jax.custom_jvp
+def _in_support(lp: jax.Array, valid: jax.Array) -> jax.Array:
+    """``lp`` where ``valid``, ``-inf`` elsewhere (numpyro's ``validate_args`` meaning).
+
+    A min with ``+-inf`` chosen on the value's own shape, not a select on ``lp``: XLA's CPU
+    backend fuses the elementwise chain into the reduction that follows only without a
+    ``select`` on the large array. Its derivative is ``where(valid, t, 0)`` (numpyro's), so
+    the reverse pass does not recompute ``lp`` for the min's tie test.
+    """
+    return jnp.minimum(lp, jnp.where(valid, jnp.inf, -jnp.inf))
+
+
+@_in_support.defjvp
+def _in_support_jvp(primals, tangents):
+    lp, valid = primals
+    return _in_support(lp, valid), jnp.where(valid, tangents[0], 0.0)

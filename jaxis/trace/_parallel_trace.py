@@ -37,8 +37,7 @@ class ParallelTrace(NamedTuple):
     perms: dict  # proposal parent -> permutation of its samples, (K, *batch_shape)
     score: jax.Array  # zero, with the score-function gradient of non-reparameterised draws
     chains: tuple = ()  # a ChainSpec per scan with a body latent (jaxis.trace._scan)
-    presummed: Optional[dict] = None  # observed site -> (plates log_p is summed over,
-    #                                    its batch shape before the sum)
+    presummed: Optional[dict] = None  # observed site -> jaxis.trace._score.Presummed
 
 
 def parallel_trace(
@@ -54,8 +53,9 @@ def parallel_trace(
 ) -> ParallelTrace:
     """Draw ``sizes[i]`` proposal samples per latent ``i`` and score them under the model.
 
-    ``dedup_rows``: sum observed sites over latent-free plates along which their
-    parameters do not vary from sufficient statistics (``presummed`` names those plates).
+    ``dedup_rows``: sum observed sites over their latent-free plates where they are scored
+    (from sufficient statistics along plates where their parameters do not vary;
+    ``presummed`` names the plates).
 
     Enumerated latents take their support values instead (repeated to ``sizes[i]``). A
     JAX shape error raised by model code under these sample shapes is re-raised as a

@@ -5,8 +5,9 @@ positional axis, or any other number: a chunk of them), so its arithmetic broadc
 sample axes into each site's log density exactly as in the MP run that drew them
 (:mod:`jaxis.trace._parallel_trace`). Each site's log density is
 ``scale * mask * fn.log_prob(value)`` (:func:`site_log_prob`); with ``dedup_rows`` an
-observed site whose parameters do not vary along a latent-free plate is summed over it
-from sufficient statistics (:func:`presummed_log_prob`). Used by the memory-bounded
+observed site is summed over its latent-free plates where it is scored: from sufficient
+statistics along plates where its parameters do not vary (:func:`presummed_log_prob`),
+row by row under ``jax.checkpoint`` otherwise (:func:`plate_summed_log_prob`). Used by the memory-bounded
 contraction (:mod:`jaxis.contract._chunked`), which re-scores the heavy factors one chunk
 of a global latent's samples at a time.
 
@@ -15,7 +16,7 @@ Reference: Bowyer, Heap, Aitchison 2023, eqs. 18-23 (the MP factors).
 from __future__ import annotations
 
 import math
-from typing import Callable, Collection, Optional
+from typing import Callable, Collection, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -51,8 +52,15 @@ def site_log_prob(site: dict) -> jax.Array:
     return lp
 
 
+class Presummed(NamedTuple):
+    """How an observed site's ``log p`` was summed over latent-free plates at scoring."""
+    plates: tuple[str, ...]        # the plates summed (size-1 dims kept)
+    batch_shape: tuple[int, ...]   # the unsummed batch shape (checked against the graph)
+    from_stats: bool               # from sufficient statistics (dedup_rows), not row by row
+
+
 def presummed_log_prob(site: dict, free_plates: dict[str, int]):
-    """``(log p summed over the repeated plates, (their names, batch shape))`` or ``None``.
+    """``(log p summed over the repeated plates, Presummed)`` or ``None``.
 
     ``free_plates``: the site's plates that hold no latent (name -> dim). Applies to an
     observed site without mask, scale or block dims whose distribution has a
@@ -66,7 +74,23 @@ def presummed_log_prob(site: dict, free_plates: dict[str, int]):
     lp = summed_log_density(fn, site["value"], dims) if dims else None
     if lp is None:
         return None
-    return lp, (tuple(n for n, d in free_plates.items() if d in dims), tuple(fn.batch_shape))
+    return lp, Presummed(tuple(n for n, d in free_plates.items() if d in dims),
+                         tuple(fn.batch_shape), True)
+
+
+def plate_summed_log_prob(site: dict, free_plates: dict[str, int]) -> tuple:
+    """``(site_log_prob summed over free_plates, Presummed)``, row by row.
+
+    The sum runs where the density is evaluated, under ``jax.checkpoint``: a reverse pass
+    keeps the distribution's parameters and recomputes the density, instead of keeping the
+    elementwise chain's intermediates at full size (the chimpanzee observations: K^5 x 420
+    elements; MP VI's step at K=10 took 433 ms with the sum in the contraction, 378 ms
+    with it here, against 153 ms for ``log_evidence``).
+    """
+    shape = jax.eval_shape(lambda: site_log_prob(site)).shape
+    dims = tuple(free_plates.values())
+    lp = jax.checkpoint(lambda: jnp.sum(site_log_prob(site), axis=dims, keepdims=True))()
+    return lp, Presummed(tuple(free_plates), tuple(shape), False)
 
 
 def score_sites(trace: dict, structure: ModelStructure, dedup_rows: bool,
@@ -85,7 +109,9 @@ def score_sites(trace: dict, structure: ModelStructure, dedup_rows: bool,
         elif site["type"] == "sample":
             free = {f.name: f.dim for f in site["cond_indep_stack"]
                     if f.name not in latent_plates}
-            summed = presummed_log_prob(site, free) if dedup_rows else None
+            summed = None
+            if dedup_rows and free and not isinstance(site["fn"], BlockSum):
+                summed = presummed_log_prob(site, free) or plate_summed_log_prob(site, free)
             if summed is None:
                 log_p[name] = site_log_prob(site)
             else:

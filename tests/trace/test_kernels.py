@@ -128,6 +128,24 @@ def test_validate_args_out_of_support_is_minus_inf():
     np.testing.assert_array_equal(jnp.isneginf(lp), [False, True, False])
 
 
+def test_validate_args_gradient_is_numpyros():
+    """``d log p / d logits`` with ``validate_args``: numpyro's where the value is in the
+    support, 0 where it is not (numpyro's ``where``), for logits up to +-200."""
+    y = jnp.array([0.0, 0.5, 1.0, 1.0, 0.0])
+    logits = jnp.array([-200.0, 3.0, 200.0, -90.0, 0.7])
+
+    def total(l, ours):
+        fn = dist.Bernoulli(logits=l, validate_args=True)
+        return jnp.sum(jnp.where(jnp.isfinite(lp := (log_density(fn, y) if ours else
+                                                     fn.log_prob(y))), lp, 0.0))
+
+    with pytest.warns(UserWarning, match="Out-of-support"):
+        got = jax.grad(total)(logits, True)
+        want = jax.grad(total)(logits, False)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-300)
+    assert got[1] == 0.0
+
+
 def test_wrappers_and_subclasses():
     """Independent sums, expand broadcasts, mask zeroes; a subclass keeps its own log_prob."""
 
