@@ -50,6 +50,8 @@ _LOSSES: Mapping[str, Callable[[int], Any]] = {
     "mp_rws": MPRWS,
 }
 _REPARAMETERISED = ("vi", "iwae")
+MP_METHODS = ("mp_vi", "mp_rws", "qem")
+"""Methods whose steps contract K^n-sized MP factors (the runner runs them in turn)."""
 _DISCRETE = ("Bernoulli", "Categorical")
 QEM_PRIOR_SAMPLES = 1000
 """Prior draws that set QEM's initial moments."""
