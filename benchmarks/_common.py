@@ -48,6 +48,30 @@ def per_process(script: str, Ks, repeats_for):
     return rows
 
 
+def chimpanzee_mp_tail(obs, f_ab, f_aa):
+    """The hand-written MP contraction of the chimpanzee factors below the globals.
+
+    ``obs``: the observation factor summed over repeats, axes (alpha_block, alpha_actor,
+    alpha, beta_p, beta_pc, actor, block); ``f_ab`` (alpha_block, sigma_block, actor,
+    block); ``f_aa`` (alpha_actor, sigma_actor, actor). Each step is a log-space einsum
+    shifted by the maximum over the summed axis (held constant, as in jaxis). Returns the
+    log of the sum over the plated latents, axes (alpha, beta_p, beta_pc, sigma_block,
+    sigma_actor).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    def lse_einsum(eq, x, f):
+        mx = jax.lax.stop_gradient(jnp.max(x, axis=0, keepdims=True))
+        mf = jax.lax.stop_gradient(jnp.max(f, axis=0, keepdims=True))
+        return jnp.log(jnp.einsum(eq, jnp.exp(x - mx), jnp.exp(f - mf))), mx[0], mf[0]
+
+    l1, m1, m2 = lse_einsum("iabcdAB,isAB->abcdsAB", obs, f_ab)
+    t1 = jnp.sum(l1 + m1[..., None, :, :] + m2[None, None, None, None], -1)  # aa a bp bpc sb A
+    l2, m1, m2 = lse_einsum("iabcsA,itA->abcstA", t1, f_aa)
+    return jnp.sum(l2 + m1[..., None, :] + m2[None, None, None, None], -1)
+
+
 def peak_rss_gb() -> float:
     import resource
 

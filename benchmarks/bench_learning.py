@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from _common import time_call
+from _common import chimpanzee_mp_tail, time_call
 
 PAPER = {"MP VI": (-263.8, -44.2), "MP RWS": (-346.3, -54.6)}  # (ELBO, predictive LL)
 
@@ -64,11 +64,6 @@ def mp_vi_by_hand(K: int, train: dict):
     A, B, _ = cond.shape
     shapes = {"sb": (), "sa": (), "bpc": (), "bp": (), "a": (), "aa": (A,), "ab": (A, B)}
 
-    def lse_einsum(eq, x, f):
-        mx = jax.lax.stop_gradient(jnp.max(x, axis=0, keepdims=True))
-        mf = jax.lax.stop_gradient(jnp.max(f, axis=0, keepdims=True))
-        return jnp.log(jnp.einsum(eq, jnp.exp(x - mx), jnp.exp(f - mf))), mx[0], mf[0]
-
     def log_p_mp(params, key):
         draws = {}
         for k, (name, shape) in zip(jax.random.split(key, 7), shapes.items()):
@@ -90,10 +85,7 @@ def mp_vi_by_hand(K: int, train: dict):
              + aa[None, None, None, :, None, :, None, None]
              + ab[None, None, None, None, :, :, :, None])
         obs = jnp.sum(y * l - jnp.maximum(l, 0.0) - jnp.log1p(jnp.exp(-jnp.abs(l))), -1)
-        l1, m1, m2 = lse_einsum("iabcdAB,isAB->abcdsAB", jnp.moveaxis(obs, 4, 0), f_ab)
-        t1 = jnp.sum(l1 + m1[..., None, :, :] + m2[None, None, None, None], -1)
-        l2, m1, m2 = lse_einsum("iabcsA,itA->abcstA", jnp.moveaxis(t1, 3, 0), f_aa)
-        t2 = jnp.sum(l2 + m1[..., None, :] + m2[None, None, None, None], -1)  # a bp bpc sb sa
+        t2 = chimpanzee_mp_tail(jnp.transpose(obs, (4, 3, 0, 1, 2, 5, 6)), f_ab, f_aa)
         t2 = (t2 + g[2][:, None, None, None, None] + g[3][None, :, None, None, None]
               + g[4][None, None, :, None, None] + g[0][None, None, None, :, None]
               + g[1][None, None, None, None, :])

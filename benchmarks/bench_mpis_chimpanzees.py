@@ -21,7 +21,7 @@ import math
 import os
 import sys
 
-from _common import chimpanzee_data, peak_rss_gb, per_process, time_call
+from _common import chimpanzee_data, chimpanzee_mp_tail, peak_rss_gb, per_process, time_call
 
 ALAN = {10: {"elbo": 0.66, "moments": 1.03, "gb": 2.4}, 15: {"elbo": 6.1, "moments": 15.0, "gb": 9.8},
         30: {"elbo": None, "moments": None, "gb": 41.0}}
@@ -34,12 +34,6 @@ def _bespoke(K, cond, pl, y):
     import numpyro.distributions as dist
 
     A, B, _ = cond.shape
-
-    def lse_einsum(eq, x, f, axis_x, axis_f):
-        mx = jax.lax.stop_gradient(jnp.max(x, axis=axis_x, keepdims=True))
-        mf = jax.lax.stop_gradient(jnp.max(f, axis=axis_f, keepdims=True))
-        out = jnp.einsum(eq, jnp.exp(x - mx), jnp.exp(f - mf))
-        return jnp.log(out), jnp.squeeze(mx, axis_x), jnp.squeeze(mf, axis_f)
 
     def f(key):
         ks = jax.random.split(key, 7)
@@ -60,10 +54,7 @@ def _bespoke(K, cond, pl, y):
                   + (bp[None, None, None, :, None, None, None, None]
                      + bpc[None, None, None, None, :, None, None, None] * cond) * pl)
         obs = jnp.sum(dist.Bernoulli(logits=logits).log_prob(y), -1)  # (ab,aa,a,bp,bpc,A,B)
-        l1, m1, m2 = lse_einsum("iabcdAB,isAB->abcdsAB", obs, f_ab, 0, 0)
-        t1 = jnp.sum(l1 + m1[..., None, :, :] + m2[None, None, None, None], -1)  # (aa,a,bp,bpc,sb,A)
-        l2, m1, m2 = lse_einsum("iabcsA,itA->abcstA", t1, f_aa, 0, 0)
-        t2 = jnp.sum(l2 + m1[..., None, :] + m2[None, None, None, None], -1)  # (a,bp,bpc,sb,sa)
+        t2 = chimpanzee_mp_tail(obs, f_ab, f_aa)  # (a,bp,bpc,sb,sa)
         return jax.scipy.special.logsumexp(t2) - 5 * logk
 
     return jax.jit(f)

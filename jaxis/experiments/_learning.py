@@ -7,8 +7,10 @@ take the runs in turn (``lax.map``), not vmapped: a vmapped batch adds an axis t
 array, and on the K^5 x 420 chimpanzee factor XLA's CPU backend then ran each run's step
 2-3x slower than alone (3 runs, K=10, a loaded machine: MP RWS 4.0 s per iteration and
 run vmapped, 2.0 s in turn; MP VI 5.5 s against 1.8 s). The global-IS methods stay
-vmapped (VI: 0.43 s vmapped, 0.55 s in turn), as do initialisation and evaluation. At iteration 0 (the initial proposal) and every ``eval_every``
-iterations each run records, with the current proposal ``q``:
+vmapped (VI: 0.43 s vmapped, 0.55 s in turn), as do initialisation and evaluation.
+
+At iteration 0 (the initial proposal) and every ``eval_every`` iterations each run
+records, with the current proposal ``q``:
 
 - ELBO: ``log P-hat_MP`` at the learning ``K`` (one :func:`jaxis.mpis` run of ``q``), the
   MP bound the paper reports;
