@@ -6,10 +6,11 @@ the factors that index the chosen global latents lazy and evaluates them chunk b
 (``jaxis/_chunking.py``). This script
 
 1. runs K (default 40) with ``memory_budget=int(4e9)``: the run (with the guard's choice of
-   chunking, compiled), ``log_evidence`` and ``marginals``, timed; the process's peak RSS
-   (``VmHWM``) after them;
+   chunking, compiled), ``log_evidence``, ``marginals`` and 100 exact posterior draws,
+   timed; the process's peak RSS (``VmHWM``) after them;
 2. at K=20 (both fit) runs unchunked and chunked (a budget between the two peaks) with
-   the same key, and prints the largest differences of log Z, marginals and moments.
+   the same key, and prints the largest differences of log Z, marginals and moments and
+   the share of identical posterior draws.
 
 Run: ``JAXIS_DATA_DIR=... python benchmarks/bench_memory_budget.py [K] [--budget B]
 [--compare-K 20] [--json F]``.
@@ -61,6 +62,8 @@ def main(K: int, budget: float = 4e9, compare_K: int = 20) -> dict:
     print(f"  chunks: {mpt.chunks} over {mpt.lazy.static.spec.latents if mpt.lazy else ()}")
     lz, res["log_evidence_s"] = timed("log_evidence (compile + run)", jaxis.log_evidence, mpt)
     w, res["marginals_s"] = timed("marginals (compile + run)", jaxis.marginals, mpt)
+    d, res["draws_100_s"] = timed("100 exact posterior draws (compile + run)",
+                                  jaxis.sample_posterior, jax.random.PRNGKey(1), mpt, 100)
     res.update(chunks=int(mpt.chunks), log_z=float(lz))
     print(f"  log Z = {float(lz):.3f}; marginals sum to 1: "
           f"{bool(all(jnp.allclose(v.sum(0), 1, atol=1e-4) for v in w.values()))}")
@@ -89,6 +92,10 @@ def main(K: int, budget: float = 4e9, compare_K: int = 20) -> dict:
     ma, mb = jaxis.moments(whole, fns), jaxis.moments(part, fns)
     res["compare_moments_max_diff"] = max(float(jnp.max(jnp.abs(ma[n] - mb[n]))) for n in ma)
     print("  max |moment diff|:", res["compare_moments_max_diff"])
+    ia, ib = (jaxis.sample_indices(jax.random.PRNGKey(1), t, 100) for t in (whole, part))
+    res["compare_draws_equal"] = float(jnp.mean(jnp.stack(
+        [jnp.mean(ia[n] == ib[n]) for n in ia])))
+    print("  share of identical draws (same key):", res["compare_draws_equal"])
     res["rss_gb_end"] = vm_hwm_gb()
     print(f"  peak RSS (VmHWM) at the end: {res['rss_gb_end']:.2f} GB")
     stats = jax.devices()[0].memory_stats()  # None on CPU

@@ -76,8 +76,8 @@ def mpis(
             latent (in no plate; then two, ...) are left lazy and evaluated one sample of
             that latent at a time inside every query (:mod:`jaxis._chunking`; the trace's
             ``chunks`` says how many), when that run and its marginals fit; results equal
-            the unchunked run's with the same key up to float rounding, each query then
-            re-scores the heavy factors, and ``sample_posterior`` raises. If no chunking
+            the unchunked run's with the same key up to float rounding (posterior draws
+            too), and each query then re-scores the heavy factors. If no chunking
             fits (or the model has a ``scan`` chain, or ``mesh`` is given), a
             ``ValueError`` names the largest K that fits unchunked.
         check_memory: ``False`` skips that check (for a caller that compiles and checks

@@ -90,15 +90,6 @@ class MPTrace:
         factors = self.log_factors if power == 1.0 else [power * f for f in self.log_factors]
         return log_z(self.graph, factors, sources)
 
-    def check_unchunked(self, fn: str) -> None:
-        """``NotImplementedError`` naming ``fn`` if the factors are evaluated in chunks."""
-        if self.lazy is not None:
-            raise NotImplementedError(
-                f"{fn} is not available for a run evaluated in {self.chunks} chunks because "
-                "it did not fit memory_budget= whole. log_evidence, moments, marginals, "
-                f"joint_marginals and mp_ess work in chunks; for {fn}, raise memory_budget "
-                "(bytes) or lower K.")
-
     def positional(self, name: str) -> jax.Array:
         """The samples of a latent on its own positional axis (numpyro-enum layout)."""
         lat = self.graph.latent(name)

@@ -2,7 +2,8 @@
 
 Chunked and unchunked runs with the same key draw the same samples, so every query must
 agree to float rounding (x64 here: rtol 1e-10): log Z, moments, marginals, joint
-marginals and the MP ESS; under ``jax.jit`` and ``jax.grad`` too. Each test asserts the
+marginals, the MP ESS and exact posterior draws (identical indices for the same key);
+under ``jax.jit``, ``jax.vmap`` and ``jax.grad`` too. Each test asserts the
 chunked path was taken (``mpt.chunks``, and the heavy factors are not stored).
 """
 import functools
@@ -130,10 +131,60 @@ def test_jit_and_grad():
     np.testing.assert_allclose(batched[1], jaxis.log_evidence(full(KEY, Y + 1.0)), rtol=1e-10)
 
 
-def test_sample_posterior_names_memory_budget():
-    part = chunked(hierarchy, 4, ChunkSpec(("mu",), (1,)))(KEY, Y)
-    with pytest.raises(NotImplementedError, match="memory_budget"):
+CASES = {  # model, K, chunking, data: proposal parents, two globals, enumerated, block
+    "hierarchy-mu": (hierarchy, 6, ChunkSpec(("mu",), (3,)), Y),
+    "hierarchy-mu-tau": (hierarchy, 6, ChunkSpec(("mu", "tau"), (2, 1)), Y),
+    "mixture-c": (mixture, 5, ChunkSpec(("c",), (1,)), jnp.array([-2.1, 0.3, 2.9, 3.4])),
+    "mixture-locs": (mixture, 5, ChunkSpec(("locs",), (1,)), jnp.array([-2.1, 0.3, 2.9, 3.4])),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_exact_draws_same_key_same_draws(case):
+    """Chunked draws walk the same schedule with the same keys: identical indices."""
+    model, K, spec, y = CASES[case]
+    full, part = whole(model, K)(KEY, y), chunked(model, K, spec)(KEY, y)
+    assert part.chunks > 1 and any(f is None for f in part.log_factors)
+    key = jax.random.PRNGKey(11)
+    a, b = jaxis.sample_indices(key, full, 3000), jaxis.sample_indices(key, part, 3000)
+    assert set(a) == set(b) == {lat.name for lat in full.graph.latents}
+    for k in a:
+        np.testing.assert_array_equal(np.asarray(b[k]), np.asarray(a[k]), err_msg=k)
+    for k in spec.latents:  # the draws visit every chunk, so every chunk's pass is used
+        assert len(np.unique(np.asarray(a[k]) // spec.sizes[spec.latents.index(k)])) > 1
+    assert_same(jaxis.sample_posterior(key, full, 50), jaxis.sample_posterior(key, part, 50),
+                rtol=0, atol=0)
+
+
+def test_chunked_draws_under_vmap_predictive_and_arviz():
+    full, part = whole(hierarchy, 6)(KEY, Y), chunked(hierarchy, 6, ChunkSpec(("mu",), (2,)))(KEY, Y)
+    keys = jax.random.split(jax.random.PRNGKey(5), 3)
+    draw = lambda mpt: jax.vmap(lambda k: jaxis.sample_indices(k, mpt, 20))(keys)
+    assert_same(draw(full), draw(part), rtol=0, atol=0)
+    y_more = jnp.zeros((4, 2))
+    pa = jaxis.predictive(full, hierarchy, 30)(jax.random.PRNGKey(2), y_more)
+    pb = jaxis.predictive(part, hierarchy, 30)(jax.random.PRNGKey(2), y_more)
+    assert pb["y"].shape == (30, 4, 2)
+    assert_same(pa, pb, rtol=0, atol=0)
+    idata = jaxis.to_arviz(part, num_samples=40, rng_key=jax.random.PRNGKey(2))
+    np.testing.assert_array_equal(
+        idata.posterior["mu"].values[0],
+        np.asarray(jaxis.sample_posterior(jax.random.PRNGKey(2), full, 40)["mu"]))
+
+
+def impossible():
+    a = numpyro.sample("a", dist.Normal(0.0, 1.0))
+    with numpyro.plate("p", 2):
+        b = numpyro.sample("b", dist.Normal(a, 1.0))
+        numpyro.factor("f", jnp.where(b > 100.0, 0.0, -jnp.inf))
+
+
+def test_chunked_draws_without_posterior_raise():
+    part = chunked(impossible, 4, ChunkSpec(("a",), (1,)))(KEY)
+    assert part.chunks == 4 and jaxis.log_evidence(part) == -jnp.inf
+    with pytest.raises(ValueError, match="No posterior"):
         jaxis.sample_posterior(KEY, part, 10)
+    assert (jaxis.sample_indices(KEY, part, 10)["b"] == -1).all()
 
 
 def test_memory_budget_chooses_chunks_chimpanzees():
@@ -151,6 +202,8 @@ def test_memory_budget_chooses_chunks_chimpanzees():
     assert part.lazy.static.spec.latents[0] in ("alpha", "beta_p", "beta_pc")
     np.testing.assert_allclose(jaxis.log_evidence(part), jaxis.log_evidence(full), rtol=1e-10)
     assert_same(jaxis.marginals(full), jaxis.marginals(part))
+    a, b = (jaxis.sample_indices(jax.random.PRNGKey(1), t, 500) for t in (full, part))
+    assert_same(a, b, rtol=0, atol=0)
 
 
 def test_fits_whole_is_unchanged_and_too_small_raises():

@@ -73,6 +73,38 @@ def slice_term(x: jax.Array, kvars: Sequence[str], spec: ChunkSpec, starts: dict
     return x
 
 
+def chunk_arrays(graph: FactorGraph, spec: ChunkSpec, factors: Sequence[Optional[jax.Array]],
+                 heavy: Callable[[FactorGraph, dict], dict], c: jax.Array
+                 ) -> tuple[list, dict]:
+    """The factors over chunk ``c`` (a flat chunk number, traced) and the chunk's first
+    index of each chunked latent: sliced from ``factors``, or ``heavy``'s where ``None``."""
+    index = jnp.unravel_index(c, spec.counts(graph))
+    starts = {g: i * size for g, i, size in zip(spec.latents, index, spec.sizes)}
+    lazy = heavy(chunk_graph(graph, spec), starts)
+    arrays = [lazy[f.name] if x is None else slice_term(x, f.kvars, spec, starts)
+              for f, x in zip(graph.factors, factors)]
+    return arrays, starts
+
+
+def unchunk_term(graph: FactorGraph, spec: ChunkSpec, stacked: jax.Array,
+                 kvars: Sequence[str]) -> jax.Array:
+    """The whole term from its values over every chunk, ``stacked`` along a leading axis
+    of chunk numbers: the chunks of a chunked latent in ``kvars`` are laid end to end on
+    its axis; a term without that latent is the same in each of its chunks (the first is
+    taken)."""
+    counts = spec.counts(graph)
+    x = stacked.reshape(counts + stacked.shape[1:])
+    for j in reversed(range(len(counts))):  # axes 0..j are still chunk axes
+        g = spec.latents[j]
+        if g not in kvars:
+            x = jnp.take(x, 0, axis=j)
+            continue
+        a = j + list(kvars).index(g)  # the chunk axis goes just before g's axis, merged
+        x = jnp.moveaxis(x, j, a)
+        x = x.reshape(x.shape[:a] + (x.shape[a] * x.shape[a + 1],) + x.shape[a + 2:])
+    return x
+
+
 def chunked_log_z(
     graph: FactorGraph,
     spec: ChunkSpec,
@@ -90,14 +122,9 @@ def chunked_log_z(
         sources: source terms over the full index ranges; sliced per chunk.
     """
     small = chunk_graph(graph, spec)
-    counts = spec.counts(graph)
 
     def one(c: jax.Array) -> jax.Array:
-        index = jnp.unravel_index(c, counts)
-        starts = {g: i * size for g, i, size in zip(spec.latents, index, spec.sizes)}
-        lazy = heavy(small, starts)
-        arrays = [lazy[f.name] if x is None else slice_term(x, f.kvars, spec, starts)
-                  for f, x in zip(graph.factors, factors)]
+        arrays, starts = chunk_arrays(graph, spec, factors, heavy, c)
         srcs = [s._replace(array=slice_term(s.array, s.kvars, spec, starts)) for s in sources]
         return log_z(small, arrays, srcs)
 

@@ -79,23 +79,34 @@ def log_z(
     return _log_z(graph, specs, arrays)
 
 
-def forward_terms(graph: FactorGraph, arrays: Sequence[jax.Array], specs: tuple) -> list:
+def forward_terms(graph: FactorGraph, arrays: Sequence, specs: tuple, start: int = 0
+                  ) -> list:
     """Run the elimination schedule; return every term as ``(array, (kvars, plates))``.
 
     ``arrays`` with dims ``specs``: the factors and sources, with any chains already
-    reduced (:func:`~jaxis.contract._chain.reduce_chains`). Terms ``0..len(arrays)-1``
+    reduced (:func:`~jaxis.contract._chain.reduce_chains`). Terms ``0..len(specs)-1``
     are these, then one per step; the last is ``log Z``. Exact to the module's tolerance
-    (recomputed exactly where the fast pass may not be).
+    (recomputed exactly where the fast pass may not be). With ``start > 0`` the schedule
+    resumes at step ``start``: ``arrays`` then also holds the outputs of the steps before
+    it (``None`` for any term those steps consumed), taken as exact.
     """
     arrays, specs = tuple(arrays), tuple(specs)
-    fast, hi = _run(graph, specs, arrays, exact=False, keep=True)
+    fast, hi = _run(graph, specs, arrays, exact=False, keep=True, start=start)
     values = jax.lax.cond(
         _needs_exact(fast[-1][0], hi),
-        lambda a: [x for x, _ in _run(graph, specs, a, exact=True, keep=True)[0]],
+        lambda a: [x for x, _ in _run(graph, specs, a, exact=True, keep=True,
+                                      start=start)[0]],
         lambda a: [x for x, _ in fast],
         arrays,
     )
-    return list(zip(arrays, specs)) + [(x, d) for x, (_, d) in zip(values, fast)]
+    return list(zip(arrays, resumed_dims(graph, specs, start))) + [
+        (x, d) for x, (_, d) in zip(values, fast)]
+
+
+def resumed_dims(graph: FactorGraph, specs: tuple, start: int) -> list:
+    """The dims of the terms before step ``start``: the inputs, then the steps' outputs."""
+    steps = plan_contraction(graph, specs)[:start]
+    return list(specs) + [(step.kvars, step.out_plates) for step in steps]
 
 
 def _needs_exact(fast: jax.Array, hi: jax.Array) -> jax.Array:
@@ -147,19 +158,20 @@ def _exact_log_z(graph, specs, arrays):
     return _run(graph, specs, arrays, exact=True, keep=False)[0][-1][0]
 
 
-def _run(graph: FactorGraph, specs: tuple, arrays: tuple, *, exact: bool, keep: bool):
+def _run(graph: FactorGraph, specs: tuple, arrays: tuple, *, exact: bool, keep: bool,
+         start: int = 0):
     """The elimination schedule over ``arrays`` (terms with dims ``specs``).
 
     Returns the step outputs ``(array, (kvars, plates))`` (the last is ``log Z``) and the
     upper bound of ``log Z`` (``exact=False``; with ``exact=True`` lossy entries are
     recomputed exactly and the bound is the value). With ``keep=False`` consumed terms are
-    dropped so XLA may free them.
+    dropped so XLA may free them. ``start``: resume at that step (:func:`forward_terms`).
     """
     steps = plan_contraction(graph, specs)
-    terms: list = list(zip(arrays, specs))
+    terms: list = list(zip(arrays, resumed_dims(graph, specs, start)))
     bounds: list = [None] * len(arrays)  # None: the bound is the value itself
     outs = []
-    for step in steps:
+    for step in steps[start:]:
         operands = [terms[i] for i in step.inputs]
         raised = None
         if any(bounds[i] is not None for i in step.inputs):

@@ -28,27 +28,9 @@ from ..graph._graph import FactorGraph
 from ..trace._blocks import block_ones
 from ..weighted._checks import check_count
 from ._chain_sample import sample_chain
+from ._backward import draw_steps
+from ._chunked_sample import chunked_draws
 from ._moments import log_evidence
-
-
-def _gather(graph: FactorGraph, x, dims, v: str, draws: dict, plates, n: int):
-    """``x`` indexed at the drawn indices of every latent but ``v``: ``(n, K_v, *plates)``."""
-    ks, ps = dims
-    rank = 2 + len(plates)
-    idx = []
-    for k in ks:
-        if k == v:
-            idx.append(jnp.arange(graph.size(v)).reshape((1, graph.size(v))
-                                                           + (1,) * len(plates)))
-        else:
-            own = set(graph.latent(k).plates)
-            shape = (n, 1) + tuple(graph.plate(p).size if p in own else 1 for p in plates)
-            idx.append(draws[k].reshape(shape))
-    for p in ps:
-        shape = [1] * rank
-        shape[2 + plates.index(p)] = graph.plate(p).size
-        idx.append(jnp.arange(graph.plate(p).size).reshape(shape))
-    return jnp.broadcast_to(x[tuple(idx)], (n, graph.size(v)) + graph.shape((), plates))
 
 
 @functools.partial(jax.jit, static_argnums=(2,))
@@ -56,31 +38,29 @@ def sample_indices(rng_key: jax.Array, mpt: MPTrace, num_samples: int) -> dict:
     """Draw ``num_samples`` index tuples from ``P_z(k)``: ``site -> (N, *plate sizes)``.
 
     Every index is ``-1`` when there is no posterior to draw from (``log_evidence`` is
-    ``-inf``, or NaN).
+    ``-inf``, or NaN). A run evaluated in chunks draws chunk by chunk
+    (:mod:`jaxis.queries._chunked_sample`), the same indices for the same key.
     """
     check_count(num_samples, "num_samples")
-    mpt.check_unchunked("sample_posterior")
     graph = mpt.graph
-    specs = term_specs(graph)
-    chains = chain_matrices(graph, mpt.log_factors, specs)
-    arrays, specs = reduce_chains(graph, mpt.log_factors, specs, chains)
-    steps = plan_contraction(graph, specs)
-    terms = forward_terms(graph, arrays, specs)
     chain_key, rng_key = jax.random.split(rng_key)
-    keys = jax.random.split(rng_key, max(len(steps), 1))
-    draws: dict = {}
-    for s in reversed(range(len(steps))):
-        step = steps[s]
-        if not step.sum_vars:
-            continue
-        v = step.sum_vars[0]
-        logits = sum(_gather(graph, *terms[i], v, draws, step.plates, num_samples)
-                     for i in step.inputs)
-        draws[v] = jax.random.categorical(keys[s], logits, axis=1)
-    for i, mat in enumerate(chains):  # given their globals and initial state (drawn above)
-        draws[mat.chain.latent] = sample_chain(jax.random.fold_in(chain_key, i), graph, mat,
-                                               draws, num_samples)
-    undefined = ~jnp.isfinite(terms[-1][0])
+    if mpt.lazy is not None:
+        steps = plan_contraction(graph, term_specs(graph))
+        keys = jax.random.split(rng_key, max(len(steps), 1))
+        draws, log_z = chunked_draws(mpt, steps, keys, num_samples)
+    else:
+        specs = term_specs(graph)
+        chains = chain_matrices(graph, mpt.log_factors, specs)
+        arrays, specs = reduce_chains(graph, mpt.log_factors, specs, chains)
+        steps = plan_contraction(graph, specs)
+        terms = forward_terms(graph, arrays, specs)
+        keys = jax.random.split(rng_key, max(len(steps), 1))
+        draws = draw_steps(graph, steps, terms, keys, {}, num_samples, range(len(steps)))
+        for i, mat in enumerate(chains):  # given their globals and initial state (drawn)
+            draws[mat.chain.latent] = sample_chain(jax.random.fold_in(chain_key, i), graph,
+                                                   mat, draws, num_samples)
+        log_z = terms[-1][0]
+    undefined = ~jnp.isfinite(log_z)
     return {k: jnp.where(undefined, -1, d) for k, d in draws.items()}
 
 
