@@ -33,6 +33,21 @@ def align(graph: FactorGraph, x: jax.Array, dims, kvars, plates) -> jax.Array:
     return jnp.reshape(x, shape)
 
 
+def max_keepdims(x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
+    """The maximum of ``x`` over ``axes``, kept as size-1 axes: a shift, not differentiated.
+
+    Written as a reduction with ``where(a > b, a, b)``, not ``max``: XLA's CPU backend hands
+    max-reductions to its YNN library, which runs one over a leading axis with a large kept
+    block ~15x slower than XLA's own loop (0.26 against 0.02 s over 15 x 15^4 x 42
+    float32), and XLA fuses a max written as elementwise maxima into every consumer of the
+    broadcast shift. NaN entries may be skipped: any finite shift is exact, and NaN
+    entries still propagate through ``exp(x - m)``.
+    """
+    out = jax.lax.reduce(x, jnp.array(-jnp.inf, x.dtype),
+                         lambda a, b: jnp.where(a > b, a, b), tuple(axes))
+    return jnp.expand_dims(out, tuple(axes))
+
+
 def safe_log(x: jax.Array) -> jax.Array:
     """``log x`` with ``log 0 = -inf`` and a zero (not NaN) gradient there; NaN stays NaN."""
     zero = x == 0

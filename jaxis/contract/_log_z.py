@@ -46,7 +46,7 @@ from jax.scipy.special import logsumexp
 
 from ..graph._graph import FactorGraph
 from ._chain import reduce_chains
-from ._exact import align, exact_logsumexp, safe_log
+from ._exact import align, exact_logsumexp, max_keepdims, safe_log
 from ._plan import Step, plan_contraction
 
 
@@ -228,7 +228,7 @@ def _shifted_einsum(graph: FactorGraph, operands, step: Step, exact: bool):
     shifted, subs, shift_total = [], [], jnp.zeros(())
     for x, (ks, ps) in operands:
         axes = tuple(i for i, k in enumerate(ks) if k in summed)
-        m = jax.lax.stop_gradient(jnp.max(x, axis=axes, keepdims=True))
+        m = max_keepdims(jax.lax.stop_gradient(x), axes)
         m = jnp.where(jnp.isfinite(m), m, 0.0)
         shifted.append(jnp.exp(x - m))
         subs.append("".join(letters[n] for n in ks + ps))
