@@ -6,7 +6,7 @@ import pytest
 from jax.scipy.special import logsumexp
 
 import jaxis
-from jaxis.contract._exact import exact_logsumexp
+from jaxis.contract._exact import exact_logsumexp, max_keepdims
 from tests.contract.test_contract import _mpt
 
 
@@ -47,3 +47,19 @@ def test_value_and_gradient_match_the_materialised_log_sum_exp(seed):
     for a, b in zip(grads, want_grads):
         assert np.all(np.isfinite(a))
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("axes", [(0,), (2,), (0, 3)])
+def test_max_keepdims_is_the_max_of_finite_entries(axes):
+    x = jax.random.normal(jax.random.PRNGKey(0), (5, 4, 3, 6)) * 50
+    x = x.at[1].set(-jnp.inf).at[:, 0, 0, 0].set(-jnp.inf)  # whole slices impossible too
+    want = jnp.max(x, axis=axes, keepdims=True)
+    np.testing.assert_array_equal(max_keepdims(x, axes), want)
+    batched = jax.vmap(lambda v: max_keepdims(v, axes))(jnp.stack([x, x - 1.0]))
+    np.testing.assert_array_equal(batched[1], want - 1.0)
+    # A group holding a NaN sums to NaN whatever its shift; every other group keeps its max.
+    nan = x.at[2, 1, 1, 1].set(jnp.nan)
+    clean = ~jnp.any(jnp.isnan(nan), axis=axes, keepdims=True)
+    got = max_keepdims(nan, axes)
+    assert 0 < int(clean.sum()) < clean.size
+    np.testing.assert_array_equal(jnp.where(clean, got, 0.0), jnp.where(clean, want, 0.0))
