@@ -35,12 +35,12 @@ def time_call(f, *args, repeats: int):
     return warm, max(first - warm, 0.0)
 
 
-def per_process(script: str, Ks, repeats_for):
-    """Run ``script --single K repeats`` in a fresh process per K; collect JSON rows."""
+def per_process(script: str, Ks, repeats_for, extra=()):
+    """Run ``script *extra --single K repeats`` in a fresh process per K; collect JSON rows."""
     rows = []
     for K in Ks:
-        proc = subprocess.run([sys.executable, script, "--single", str(K), str(repeats_for(K))],
-                              capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, script, *extra, "--single", str(K),
+                               str(repeats_for(K))], capture_output=True, text=True)
         if proc.returncode != 0:
             print(f"K={K} failed:\n{proc.stderr[-2000:]}")
             continue
