@@ -82,4 +82,3 @@ def chunked_draws(mpt, steps: tuple, keys: jax.Array, n: int) -> tuple[dict, jax
 
     inner, _ = jax.lax.scan(one_chunk, inner, jnp.arange(num_chunks))
     return {**outer, **inner}, terms[-1][0]
-
