@@ -5,7 +5,8 @@
 computed in log space: at each step, each operand is shifted by its own maximum over the
 index being summed (under ``stop_gradient``), the shifted exponentials are contracted by
 one einsum (its pairwise order planned once per static shapes by opt_einsum), and the shifts
-are added back. Every exp-space product runs at ``precision=HIGHEST`` (``PRECISION``): the
+are added back (:mod:`jaxis.contract._step`). Every exp-space product runs at
+``precision=HIGHEST`` (``_step.PRECISION``): the
 TF32/bf16 matmul defaults of GPUs and TPUs keep ~10 mantissa bits, which corrupts log Z
 well beyond its Monte Carlo error; on CPU it is the default anyway.
 Every query (moments, marginals, joint marginals, samples) is a derivative of this one
@@ -40,17 +41,12 @@ from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
-import opt_einsum
 from jax.custom_batching import custom_vmap
-from jax.scipy.special import logsumexp
 
 from ..graph._graph import FactorGraph
 from ._chain import reduce_chains
-from ._exact import align, exact_logsumexp, max_keepdims, safe_log
-from ._plan import Step, plan_contraction
-
-
-PRECISION = jax.lax.Precision.HIGHEST  # every exp-space contraction (see module docstring)
+from ._plan import plan_contraction
+from ._step import PlatesFirst, can_fuse, contract_and_reduce, contract_step
 
 
 class Source(NamedTuple):
@@ -165,13 +161,20 @@ def _run(graph: FactorGraph, specs: tuple, arrays: tuple, *, exact: bool, keep: 
     Returns the step outputs ``(array, (kvars, plates))`` (the last is ``log Z``) and the
     upper bound of ``log Z`` (``exact=False``; with ``exact=True`` lossy entries are
     recomputed exactly and the bound is the value). With ``keep=False`` consumed terms are
-    dropped so XLA may free them. ``start``: resume at that step (:func:`forward_terms`).
+    dropped so XLA may free them, and the fast pass does an einsum step and the plate sum
+    of its output in one (:func:`~jaxis.contract._step.contract_and_reduce`: the einsum
+    step's output is then ``None``, the sum's laid out plates first). ``start``: resume
+    at that step (:func:`forward_terms`).
     """
     steps = plan_contraction(graph, specs)
     terms: list = list(zip(arrays, resumed_dims(graph, specs, start)))
     bounds: list = [None] * len(arrays)  # None: the bound is the value itself
     outs = []
-    for step in steps[start:]:
+    fused = -1  # a step done together with the one before it
+    for k in range(start, len(steps)):
+        if k == fused:
+            continue
+        step = steps[k]
         operands = [terms[i] for i in step.inputs]
         raised = None
         if any(bounds[i] is not None for i in step.inputs):
@@ -180,75 +183,28 @@ def _run(graph: FactorGraph, specs: tuple, arrays: tuple, *, exact: bool, keep: 
         if not keep:
             for i in step.inputs:
                 terms[i] = bounds[i] = None
-        out, bound = _contract(graph, operands, step, exact)
-        if raised is not None:
-            value, b = _contract(graph, raised, step, exact)
-            bound = value if b is None else b
-        if step.reduce:
-            axes = tuple(len(step.kvars) + step.plates.index(p) for p in step.reduce)
-            out = jnp.sum(out, axis=axes)
-            bound = None if bound is None else jnp.sum(bound, axis=axes)
-        terms.append((out, (step.kvars, step.out_plates)))
+        after = steps[k + 1] if k + 1 < len(steps) else None
+        if (not keep and not exact and after is not None
+                and can_fuse(graph, operands, step, after, len(specs) + k)):
+            contract = functools.partial(contract_and_reduce, after=after)
+            out, bound = contract(graph, operands, step)
+            if raised is not None:
+                bound = contract(graph, raised, step)[1]
+            terms.append((None, (step.kvars, step.plates)))
+            bounds.append(None)
+            outs.append(terms[-1])
+            fused, step = k + 1, after  # its output is this step's
+            dims = PlatesFirst((step.kvars, step.out_plates))
+        else:
+            out, bound = contract_step(graph, operands, step, exact)
+            if raised is not None:
+                value, b = contract_step(graph, raised, step, exact)
+                bound = value if b is None else b
+            dims = (step.kvars, step.out_plates)
+        terms.append((out, dims))
         bounds.append(bound)
         outs.append(terms[-1])
     return outs, (outs[-1][0] if bounds[-1] is None else bounds[-1])
-
-
-def _contract(graph: FactorGraph, operands, step: Step, exact: bool):
-    """One step: its output and an upper bound of it (``None`` when the output is exact)."""
-    kvars, plates = step.kvars, step.plates
-    summed = set(step.sum_vars)
-    touching = [(x, d) for x, d in operands if summed & set(d[0])]
-    rest = [(x, d) for x, d in operands if not summed & set(d[0])]
-    total = sum((align(graph, x, d, kvars, plates) for x, d in rest), jnp.zeros(()))
-    bound = None
-    if len(touching) == 1:
-        x, (ks, ps) = touching[0]
-        axes = tuple(i for i, k in enumerate(ks) if k in summed)
-        kept = tuple(k for k in ks if k not in summed)
-        total = total + align(graph, logsumexp(x, axis=axes), (kept, ps), kvars, plates)
-    elif touching:
-        value, upper = _shifted_einsum(graph, touching, step, exact)
-        bound = None if upper is None else jnp.broadcast_to(total + upper,
-                                                            graph.shape(kvars, plates))
-        total = total + value
-    return jnp.broadcast_to(total, graph.shape(kvars, plates)), bound
-
-
-def _shifted_einsum(graph: FactorGraph, operands, step: Step, exact: bool):
-    """``log einsum(exp(x_f - m_f)) + sum_f m_f`` with ``m_f`` = max over summed indices.
-
-    Returns it with its upper bound ``log(einsum + t) + sum_f m_f`` (``exact=False``), or
-    with its lossy entries recomputed exactly and no bound (``exact=True``).
-    """
-    summed = set(step.sum_vars)
-    letters = {}
-    for name in [l.name for l in graph.latents] + [p.name for p in graph.plates]:
-        letters.setdefault(name, opt_einsum.get_symbol(len(letters)))
-    shifted, subs, shift_total = [], [], jnp.zeros(())
-    for x, (ks, ps) in operands:
-        axes = tuple(i for i, k in enumerate(ks) if k in summed)
-        m = max_keepdims(jax.lax.stop_gradient(x), axes)
-        m = jnp.where(jnp.isfinite(m), m, 0.0)
-        shifted.append(jnp.exp(x - m))
-        subs.append("".join(letters[n] for n in ks + ps))
-        kept = tuple(k for k in ks if k not in summed)
-        shift_total = shift_total + align(
-            graph, jnp.squeeze(m, axis=axes), (kept, ps), step.kvars, step.plates
-        )
-    out_sub = "".join(letters[n] for n in step.kvars + step.plates)
-    eq = ",".join(subs) + "->" + out_sub
-    total = jnp.einsum(eq, *shifted, optimize=_path(eq, tuple(x.shape for x in shifted)),
-                       precision=PRECISION)
-    info = jnp.finfo(total.dtype)
-    threshold = graph.size(step.sum_vars[0]) * info.tiny / info.eps
-    fast = safe_log(total) + shift_total
-    if not exact:
-        return fast, jax.lax.stop_gradient(jnp.log(total + threshold) + shift_total)
-    lossy = total < threshold  # False for NaN: NaN stays NaN
-    v = step.sum_vars[0]
-    return jnp.where(lossy, exact_logsumexp(graph, operands, v, step.kvars, step.plates),
-                     fast), None
 
 
 @custom_vmap
@@ -260,9 +216,3 @@ def _any_in_batch(x: jax.Array) -> jax.Array:
 @_any_in_batch.def_vmap
 def _any_in_batch_rule(axis_size, in_batched, x):
     return jnp.any(x), False
-
-
-@functools.lru_cache(maxsize=512)
-def _path(eq: str, shapes: tuple) -> list:
-    """opt_einsum's contraction order for ``eq`` on these static shapes, planned once."""
-    return opt_einsum.contract_path(eq, *shapes, shapes=True, optimize="auto")[0]

@@ -17,7 +17,7 @@ import pytest
 from numpyro.contrib.control_flow import scan
 
 import jaxis
-from jaxis.contract import _log_z
+from jaxis.contract import _step
 from tests import oracles
 from tests import tiny_models as tm
 
@@ -95,7 +95,7 @@ def test_default_and_highest_agree_on_cpu(case, monkeypatch, float32):
     args = tuple(jnp.asarray(a, jnp.float32) for a in args)
     mpt = jaxis.mpis(model, K=6)(jax.random.PRNGKey(3), *args)
     highest = jaxis.log_z(mpt.graph, mpt.log_factors)
-    monkeypatch.setattr(_log_z, "PRECISION", jax.lax.Precision.DEFAULT)
+    monkeypatch.setattr(_step, "PRECISION", jax.lax.Precision.DEFAULT)
     default = jaxis.log_z(mpt.graph, mpt.log_factors)
     found = dot_precisions(jax.make_jaxpr(lambda f: jaxis.log_z(mpt.graph, f))(mpt.log_factors).jaxpr)
     assert found and all(p == (jax.lax.Precision.DEFAULT,) * 2 for p in found)
