@@ -145,9 +145,7 @@ def sum_log(x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
 @sum_log.defjvp
 def _sum_log_jvp(axes, primals, tangents):
     (x,), (dx,) = primals, tangents
-    zero = x == 0
-    return sum_log(x, axes), jnp.sum(jnp.where(zero, 0.0, dx / jnp.where(zero, 1.0, x)),
-                                     axis=axes)
+    return sum_log(x, axes), jnp.sum(dx / jnp.where(x == 0, jnp.inf, x), axis=axes)
 
 
 _MANTISSAS = 64
