@@ -86,7 +86,8 @@ def contract_and_reduce(graph: FactorGraph, operands, step: Step, after: Step):
     after.out_plates))``)."""
     touching, rest = _split(operands, step)
     target = after.out_plates + after.kvars
-    total, shifts = _shifted_product(graph, touching, step, step.plates + step.kvars)
+    total, shifts = _shifted_product(graph, touching, step, step.plates + step.kvars,
+                                     matmul_order=True)
     info = jnp.finfo(total.dtype)
     threshold = graph.size(step.sum_vars[0]) * info.tiny / info.eps
     axes = tuple(step.plates.index(p) for p in after.reduce)
@@ -175,7 +176,8 @@ def _letters(graph: FactorGraph) -> dict:
     return letters
 
 
-def _shifted_product(graph: FactorGraph, operands, step: Step, out: tuple):
+def _shifted_product(graph: FactorGraph, operands, step: Step, out: tuple,
+                     matmul_order: bool = False):
     """``(einsum of exp(x_f - m_f) over axes out, [(m_f, its dims)])``, ``m_f`` the max
     of ``x_f`` over the summed latent (0 where not finite)."""
     letters = _letters(graph)
@@ -185,7 +187,13 @@ def _shifted_product(graph: FactorGraph, operands, step: Step, out: tuple):
         axes = tuple(i for i, n in enumerate(own) if n in step.sum_vars)
         m = max_keepdims(jax.lax.stop_gradient(x), axes)
         m = jnp.where(jnp.isfinite(m), m, 0.0)
-        shifted.append(jnp.exp(x - m))
+        e = jnp.exp(x - m)
+        if matmul_order:  # plates, kept kvars, the summed one: a batched matmul's operand
+            # (marginals at K=15: 0.97-1.05 s before, 0.90-0.95 s after, same session)
+            order = tuple(d[1]) + tuple(k for k in d[0] if k not in step.sum_vars) + tuple(
+                k for k in d[0] if k in step.sum_vars)
+            e, own = jnp.transpose(e, tuple(own.index(n) for n in order)), order
+        shifted.append(e)
         subs.append("".join(letters[n] for n in own))
         kept = tuple(k for k in d[0] if k not in step.sum_vars)
         dims = (kept, d[1])
