@@ -46,7 +46,8 @@ from jax.custom_batching import custom_vmap
 from ..graph._graph import FactorGraph
 from ._chain import reduce_chains
 from ._plan import plan_contraction
-from ._step import PlatesFirst, can_fuse, contract_and_reduce, contract_step
+from ._step import (PlatesFirst, can_fuse, contract_and_reduce, contract_step,
+                    to_plates_first)
 
 
 class Source(NamedTuple):
@@ -75,8 +76,8 @@ def log_z(
     return _log_z(graph, specs, arrays)
 
 
-def forward_terms(graph: FactorGraph, arrays: Sequence, specs: tuple, start: int = 0
-                  ) -> list:
+def forward_terms(graph: FactorGraph, arrays: Sequence, specs: tuple, start: int = 0,
+                  fuse: bool = False) -> list:
     """Run the elimination schedule; return every term as ``(array, (kvars, plates))``.
 
     ``arrays`` with dims ``specs``: the factors and sources, with any chains already
@@ -84,17 +85,23 @@ def forward_terms(graph: FactorGraph, arrays: Sequence, specs: tuple, start: int
     are these, then one per step; the last is ``log Z``. Exact to the module's tolerance
     (recomputed exactly where the fast pass may not be). With ``start > 0`` the schedule
     resumes at step ``start``: ``arrays`` then also holds the outputs of the steps before
-    it (``None`` for any term those steps consumed), taken as exact.
+    it (``None`` for any term those steps consumed), taken as exact. With ``fuse``, an
+    einsum step whose output is only summed over plates by the next is done with that
+    sum (as in :func:`log_z`): its own term is ``None`` and the sum's is laid out plates
+    first (dims a :class:`~jaxis.contract._step.PlatesFirst`); no step draws from such
+    a term (it is the input of a step that sums no latent).
     """
     arrays, specs = tuple(arrays), tuple(specs)
-    fast, hi = _run(graph, specs, arrays, exact=False, keep=True, start=start)
-    values = jax.lax.cond(
-        _needs_exact(fast[-1][0], hi),
-        lambda a: [x for x, _ in _run(graph, specs, a, exact=True, keep=True,
-                                      start=start)[0]],
-        lambda a: [x for x, _ in fast],
-        arrays,
-    )
+    fast, hi = _run(graph, specs, arrays, exact=False, keep=True, start=start, fuse=fuse)
+
+    def exact(a):  # in the fast pass's layout
+        outs = _run(graph, specs, a, exact=True, keep=True, start=start)[0]
+        return [None if fx is None else
+                to_plates_first(x, d) if isinstance(fd, PlatesFirst) else x
+                for (x, d), (fx, fd) in zip(outs, fast)]
+
+    values = jax.lax.cond(_needs_exact(fast[-1][0], hi), exact,
+                          lambda a: [x for x, _ in fast], arrays)
     return list(zip(arrays, resumed_dims(graph, specs, start))) + [
         (x, d) for x, (_, d) in zip(values, fast)]
 
@@ -155,16 +162,16 @@ def _exact_log_z(graph, specs, arrays):
 
 
 def _run(graph: FactorGraph, specs: tuple, arrays: tuple, *, exact: bool, keep: bool,
-         start: int = 0):
+         start: int = 0, fuse: bool = True):
     """The elimination schedule over ``arrays`` (terms with dims ``specs``).
 
     Returns the step outputs ``(array, (kvars, plates))`` (the last is ``log Z``) and the
     upper bound of ``log Z`` (``exact=False``; with ``exact=True`` lossy entries are
     recomputed exactly and the bound is the value). With ``keep=False`` consumed terms are
-    dropped so XLA may free them, and the fast pass does an einsum step and the plate sum
-    of its output in one (:func:`~jaxis.contract._step.contract_and_reduce`: the einsum
-    step's output is then ``None``, the sum's laid out plates first). ``start``: resume
-    at that step (:func:`forward_terms`).
+    dropped so XLA may free them. With ``fuse`` the fast pass does an einsum step and the
+    plate sum of its output in one (:func:`~jaxis.contract._step.contract_and_reduce`:
+    the einsum step's output is then ``None``, the sum's laid out plates first).
+    ``start``: resume at that step (:func:`forward_terms`).
     """
     steps = plan_contraction(graph, specs)
     terms: list = list(zip(arrays, resumed_dims(graph, specs, start)))
@@ -184,7 +191,7 @@ def _run(graph: FactorGraph, specs: tuple, arrays: tuple, *, exact: bool, keep: 
             for i in step.inputs:
                 terms[i] = bounds[i] = None
         after = steps[k + 1] if k + 1 < len(steps) else None
-        if (not keep and not exact and after is not None
+        if (fuse and not exact and after is not None
                 and can_fuse(graph, operands, step, after, len(specs) + k)):
             contract = functools.partial(contract_and_reduce, after=after)
             out, bound = contract(graph, operands, step)

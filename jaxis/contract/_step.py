@@ -48,6 +48,12 @@ def names(dims) -> tuple[str, ...]:
     return tuple(ps) + tuple(ks) if isinstance(dims, PlatesFirst) else tuple(ks) + tuple(ps)
 
 
+def to_plates_first(x: jax.Array, dims) -> jax.Array:
+    """A canonical array with these dims, laid out plates first."""
+    ks, ps = dims
+    return jnp.transpose(x, tuple(range(len(ks), len(ks) + len(ps))) + tuple(range(len(ks))))
+
+
 def contract_step(graph: FactorGraph, operands, step: Step, exact: bool):
     """One step, its plate sum included: its output and an upper bound of it (``None``
     when the output is exact), over ``(step.kvars, step.out_plates)`` in canonical

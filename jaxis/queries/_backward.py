@@ -16,27 +16,29 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from ..contract._step import names
 from ..graph._graph import FactorGraph
 
 
 def _gather(graph: FactorGraph, x, dims, v: str, draws: dict, plates, n: int):
-    """``x`` indexed at the drawn indices of every latent but ``v``: ``(n, K_v, *plates)``."""
+    """``x`` indexed at the drawn indices of every latent but ``v``: ``(n, K_v, *plates)``
+    (``x`` laid out as its ``dims`` say: canonical, or plates first)."""
     ks, ps = dims
     rank = 2 + len(plates)
-    idx = []
+    idx = {}
     for k in ks:
         if k == v:
-            idx.append(jnp.arange(graph.size(v)).reshape((1, graph.size(v))
-                                                           + (1,) * len(plates)))
+            idx[k] = jnp.arange(graph.size(v)).reshape((1, graph.size(v)) + (1,) * len(plates))
         else:
             own = set(graph.latent(k).plates)
             shape = (n, 1) + tuple(graph.plate(p).size if p in own else 1 for p in plates)
-            idx.append(draws[k].reshape(shape))
+            idx[k] = draws[k].reshape(shape)
     for p in ps:
         shape = [1] * rank
         shape[2 + plates.index(p)] = graph.plate(p).size
-        idx.append(jnp.arange(graph.plate(p).size).reshape(shape))
-    return jnp.broadcast_to(x[tuple(idx)], (n, graph.size(v)) + graph.shape((), plates))
+        idx[p] = jnp.arange(graph.plate(p).size).reshape(shape)
+    gathered = x[tuple(idx[name] for name in names(dims))]  # in the term's layout
+    return jnp.broadcast_to(gathered, (n, graph.size(v)) + graph.shape((), plates))
 
 
 def draw_steps(graph: FactorGraph, steps, terms: list, keys: jax.Array, draws: dict,

@@ -53,7 +53,7 @@ def sample_indices(rng_key: jax.Array, mpt: MPTrace, num_samples: int) -> dict:
         chains = chain_matrices(graph, mpt.log_factors, specs)
         arrays, specs = reduce_chains(graph, mpt.log_factors, specs, chains)
         steps = plan_contraction(graph, specs)
-        terms = forward_terms(graph, arrays, specs)
+        terms = forward_terms(graph, arrays, specs, fuse=True)
         keys = jax.random.split(rng_key, max(len(steps), 1))
         draws = draw_steps(graph, steps, terms, keys, {}, num_samples, range(len(steps)))
         for i, mat in enumerate(chains):  # given their globals and initial state (drawn)

@@ -10,7 +10,7 @@ import jaxis
 from jaxis.contract._exact import safe_log
 from jaxis.contract._log_z import forward_terms, term_specs
 from jaxis.contract._plan import plan_contraction
-from jaxis.contract._step import can_fuse, sum_log
+from jaxis.contract._step import PlatesFirst, can_fuse, sum_log, to_plates_first
 
 
 def _entries(key, shape):
@@ -89,3 +89,24 @@ def test_fused_fast_pass_equals_the_step_by_step_pass(float32, scale):
     g_fused, g_steps = jax.grad(fused)(logs), jax.grad(step_by_step)(logs)
     for a, b in zip(g_fused, g_steps):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [3.0, 200.0])
+def test_fused_forward_terms_equal_the_unfused_ones(float32, scale):
+    """``forward_terms(fuse=True)`` (the sampler's) against ``fuse=False``: the fused
+    einsum steps' terms are ``None``, every other term equal, plates-first ones
+    transposed; at ``scale=200`` through the exact pass's branch."""
+    mpt = jaxis.mpis(_nested, K=4)(jax.random.PRNGKey(0), jnp.zeros((3, 4), jnp.float32))
+    graph, specs = mpt.graph, term_specs(mpt.graph)
+    keys = jax.random.split(jax.random.PRNGKey(2), len(mpt.log_factors))
+    logs = tuple(scale * jax.random.normal(k, f.shape, jnp.float32)
+                 for k, f in zip(keys, mpt.log_factors))
+    fused = forward_terms(graph, logs, specs, fuse=True)
+    plain = forward_terms(graph, logs, specs)
+    assert sum(x is None for x, _ in fused) == 2
+    assert sum(isinstance(d, PlatesFirst) for _, d in fused) == 2
+    for (x, d), (y, e) in zip(fused, plain):
+        assert tuple(d) == tuple(e)
+        if x is not None:
+            y = to_plates_first(y, e) if isinstance(d, PlatesFirst) else y
+            np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-4)
