@@ -7,7 +7,8 @@ For each K (one subprocess per K, so whole-process peak memory is per K):
 - plain:     the same factor written as plain maths, ``y*l - max(l,0) - log1p(exp(-|l|))``,
              at rank 8: what the hardware can do (the plain-maths floor, issue 15).
 - bespoke:   a hand-written JAX einsum of the same MP estimator for this one model.
-- jaxis:     ``log_evidence(mpis(...)(key, ...))`` and ``marginals(...)``, jitted.
+- jaxis:     ``log_evidence(mpis(...)(key, ...))``, ``marginals(...)`` and 100 exact
+             posterior draws (``sample_posterior``), each jitted with the run.
 
 Warm times are medians over repeats; compile is the first call minus a warm call. The
 reference figures of the paper's PyTorch library (``alan``) on the same 2-core CPU are
@@ -102,6 +103,9 @@ def single(K: int, repeats: int) -> dict:
     marg = jax.jit(lambda k: jaxis.marginals(run(k, cond, pl, y)))
     out["elbo"], out["elbo_compile"] = time_call(elbo, key, repeats=repeats)
     out["marginals"], out["marginals_compile"] = time_call(marg, key, repeats=repeats)
+    draws = jax.jit(lambda k: jaxis.sample_posterior(jax.random.fold_in(k, 1),
+                                                     run(k, cond, pl, y), 100))
+    out["draws"], out["draws_compile"] = time_call(draws, key, repeats=repeats)
     out["est_peak_gb"] = mp_peak(run.lower(key, cond, pl, y)) / 2**30  # the memory guard
     out["rss_gb"] = peak_rss_gb()
     stats = jax.devices()[0].memory_stats()  # None on CPU
@@ -117,6 +121,7 @@ def main(Ks, json_path=""):
     print("\nChimpanzees (7 actors x 6 blocks x 10 repeats), float32, 2-core CPU; times in s")
     hdr = (f"{'K':>3} {'floor':>7} {'plain':>7} {'bespoke':>8} {'elbo':>7} {'elbo/fl':>8} "
            f"{'elbo/pl':>8} {'elbo/besp':>9} {'marg':>7} {'marg/fl':>8} {'marg/pl':>8} "
+           f"{'draws':>7} {'draws/pl':>8} "
            f"{'compile':>8} {'peak GB':>8} {'est GB':>7} {'alan elbo':>9} {'alan GB':>8}")
     print(hdr)
     for r in rows:
@@ -126,6 +131,7 @@ def main(Ks, json_path=""):
               f"{r['elbo']:>7.3f} {r['elbo'] / r['floor']:>8.2f} {r['elbo'] / r['plain']:>8.2f} "
               f"{r['elbo'] / r['bespoke']:>9.2f} {r['marginals']:>7.3f} "
               f"{r['marginals'] / r['floor']:>8.2f} {r['marginals'] / r['plain']:>8.2f} "
+              f"{r['draws']:>7.3f} {r['draws'] / r['plain']:>8.2f} "
               f"{r['elbo_compile']:>8.2f} {r['rss_gb']:>8.2f} {r['est_peak_gb']:>7.2f} "
               f"{(f'{ae:.2f}' if ae else ('fails' if alan else '-')):>9} "
               f"{(alan.get('gb') or 0):>8.1f}")
