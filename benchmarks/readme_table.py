@@ -26,14 +26,16 @@ def _f(x: Optional[float], digits: int = 3) -> str:
 def mpis_table(rows: list, cpu: bool) -> list[str]:
     """The README's 'Performance' table; peak GB is the device's peak off CPU."""
     out = ["| K | numpyro floor | plain floor | bespoke | log_evidence | / plain | marginals "
-           "| / plain | peak GB | alan ELBO | alan moments | alan GB |",
-           "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+           "| / plain | 100 draws | / plain | peak GB | alan ELBO | alan moments | alan GB |",
+           "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for r in rows:
         alan = ALAN.get(r["K"]) if cpu else None
         gb = r["rss_gb"] if cpu or r.get("device_peak_gb") is None else r["device_peak_gb"]
+        draws = r.get("draws")  # absent from results written before the column existed
+        ratio = "-" if draws is None else f"{draws / r['plain']:.2f}"
         out.append(f"| {r['K']} | {_f(r['floor'])} | {_f(r['plain'])} | {_f(r['bespoke'])} "
-                   f"| {_f(r['elbo'])} | {r['elbo'] / r['plain']:.1f} | {_f(r['marginals'])} "
-                   f"| {r['marginals'] / r['plain']:.1f} | {gb:.2f} | "
+                   f"| {_f(r['elbo'])} | {r['elbo'] / r['plain']:.2f} | {_f(r['marginals'])} "
+                   f"| {r['marginals'] / r['plain']:.2f} | {_f(draws)} | {ratio} | {gb:.2f} | "
                    + (" | ".join(f"{a}" for a in alan) if alan else "- | - | -") + " |")
     return out
 

@@ -2,8 +2,6 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
-import numpyro.distributions as dist
 import pytest
 
 import jaxis
@@ -11,6 +9,7 @@ from jaxis.contract._exact import safe_log
 from jaxis.contract._log_z import forward_terms, term_specs
 from jaxis.contract._plan import plan_contraction
 from jaxis.contract._step import PlatesFirst, can_fuse, sum_log, to_plates_first
+from tests.tiny_models import nested_latents
 
 
 def _entries(key, shape):
@@ -51,22 +50,13 @@ def test_sum_log_over_many_slices_falls_back_to_the_sum_of_logs():
     np.testing.assert_allclose(sum_log(x, (0,)), jnp.sum(jnp.log(x), axis=0), rtol=1e-6)
 
 
-def _nested(y):
-    g = numpyro.sample("g", dist.Normal(0.0, 1.0))
-    with numpyro.plate("outer", 3, dim=-2):
-        a = numpyro.sample("a", dist.Normal(g, 1.0))
-        with numpyro.plate("inner", 4, dim=-1):
-            b = numpyro.sample("b", dist.Normal(a, 1.0))
-            numpyro.sample("y", dist.Normal(b + g, 1.0), obs=y)
-
-
 @pytest.mark.parametrize("scale", [3.0, 200.0])
 def test_fused_fast_pass_equals_the_step_by_step_pass(float32, scale):
     """The fast pass (einsum and plate sum fused, plates first) against the schedule run
     step by step in canonical order (``forward_terms``, which keeps every term), on
     random log tables; at ``scale=200`` many products underflow and the exact pass
     decides in both."""
-    mpt = jaxis.mpis(_nested, K=4)(jax.random.PRNGKey(0), jnp.zeros((3, 4), jnp.float32))
+    mpt = jaxis.mpis(nested_latents, K=4)(jax.random.PRNGKey(0), jnp.zeros((2, 2), jnp.float32))
     graph = mpt.graph
     specs = term_specs(graph)
     steps = plan_contraction(graph, specs)
@@ -74,7 +64,7 @@ def test_fused_fast_pass_equals_the_step_by_step_pass(float32, scale):
     fusable = [k for k in range(len(steps) - 1) if steps[k].sum_vars and can_fuse(
         graph, [(None, dims[i]) for i in steps[k].inputs], steps[k], steps[k + 1],
         len(specs) + k)]
-    assert len(fusable) == 2  # b's step with the inner plate's sum, a's with the outer's
+    assert len(fusable) == 2  # phi's step with the items' sum, theta's with the groups'
     keys = jax.random.split(jax.random.PRNGKey(1), len(mpt.log_factors))
     logs = tuple(scale * jax.random.normal(k, f.shape, jnp.float32)
                  for k, f in zip(keys, mpt.log_factors))
@@ -96,7 +86,7 @@ def test_fused_forward_terms_equal_the_unfused_ones(float32, scale):
     """``forward_terms(fuse=True)`` (the sampler's) against ``fuse=False``: the fused
     einsum steps' terms are ``None``, every other term equal, plates-first ones
     transposed; at ``scale=200`` through the exact pass's branch."""
-    mpt = jaxis.mpis(_nested, K=4)(jax.random.PRNGKey(0), jnp.zeros((3, 4), jnp.float32))
+    mpt = jaxis.mpis(nested_latents, K=4)(jax.random.PRNGKey(0), jnp.zeros((2, 2), jnp.float32))
     graph, specs = mpt.graph, term_specs(mpt.graph)
     keys = jax.random.split(jax.random.PRNGKey(2), len(mpt.log_factors))
     logs = tuple(scale * jax.random.normal(k, f.shape, jnp.float32)
