@@ -192,7 +192,7 @@ def _run(graph: FactorGraph, specs: tuple, arrays: tuple, *, exact: bool, keep: 
                 terms[i] = bounds[i] = None
         after = steps[k + 1] if k + 1 < len(steps) else None
         if (fuse and not exact and after is not None
-                and can_fuse(graph, operands, step, after, len(specs) + k)):
+                and can_fuse(operands, step, after, len(specs) + k)):
             contract = functools.partial(contract_and_reduce, after=after)
             out, bound = contract(graph, operands, step)
             if raised is not None:

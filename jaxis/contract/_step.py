@@ -80,7 +80,7 @@ def contract_step(graph: FactorGraph, operands, step: Step, exact: bool):
     return out, bound
 
 
-def can_fuse(graph: FactorGraph, operands, step: Step, after: Step, step_id: int) -> bool:
+def can_fuse(operands, step: Step, after: Step, step_id: int) -> bool:
     """Is ``after`` a plate sum of ``step``'s output alone, and ``step`` an einsum?"""
     return (after.inputs == (step_id,) and not after.sum_vars and bool(after.reduce)
             and len(_split(operands, step)[0]) > 1)

@@ -62,8 +62,7 @@ def test_fused_fast_pass_equals_the_step_by_step_pass(float32, scale):
     steps = plan_contraction(graph, specs)
     dims = list(specs) + [(s.kvars, s.out_plates) for s in steps]
     fusable = [k for k in range(len(steps) - 1) if steps[k].sum_vars and can_fuse(
-        graph, [(None, dims[i]) for i in steps[k].inputs], steps[k], steps[k + 1],
-        len(specs) + k)]
+        [(None, dims[i]) for i in steps[k].inputs], steps[k], steps[k + 1], len(specs) + k)]
     assert len(fusable) == 2  # phi's step with the items' sum, theta's with the groups'
     keys = jax.random.split(jax.random.PRNGKey(1), len(mpt.log_factors))
     logs = tuple(scale * jax.random.normal(k, f.shape, jnp.float32)
