@@ -37,7 +37,7 @@ import jax.numpy as jnp
 
 from ..graph._graph import FactorGraph
 from ..trace._scan_structure import ChainSpec
-from ._exact import safe_log
+from ._exact import align, safe_log
 
 _PREV = "<prev>"  # the name of the previous step's index axis
 
@@ -62,13 +62,6 @@ def chain_product(m: jax.Array) -> jax.Array:
         pairs = log_matmul(m[0:2 * half:2], m[1:2 * half:2])
         m = jnp.concatenate([pairs, m[2 * half:]], axis=0) if m.shape[0] % 2 else pairs
     return m[0]
-
-
-def _align(x: jax.Array, dims: tuple, target: tuple) -> jax.Array:
-    """Transpose and reshape ``x`` (axes named ``dims``) to broadcast against ``target``."""
-    present = [d for d in target if d in dims]
-    x = jnp.transpose(x, [dims.index(d) for d in present])
-    return jnp.reshape(x, [x.shape[present.index(d)] if d in dims else 1 for d in target])
 
 
 class ChainMatrix(NamedTuple):
@@ -103,7 +96,7 @@ def chain_matrices(graph: FactorGraph, arrays: Sequence[jax.Array],
         batch = graph.canonical({k for i in ids for k in specs[i][0]} - {x}, ())[0]
         plates = graph.canonical((), set(graph.latent(x).plates) - {chain.plate})[1]
         target = (chain.plate,) + batch + plates + (_PREV, x)
-        m = sum(_align(arrays[i], specs[i][0] + specs[i][1] + (_PREV,) * prev[i], target)
+        m = sum(align(arrays[i], specs[i][0] + specs[i][1] + (_PREV,) * prev[i], target)
                 for i in ids)
         T = graph.plate(chain.plate).size
         n = graph.size(x)  # K, or the support size of an enumerated chain latent
@@ -134,7 +127,7 @@ def reduce_chains(graph: FactorGraph, arrays: Sequence[jax.Array], specs: Sequen
         out = _lse(total, axis=-1)  # (*batch, *plates, K_init or 1)
         if chain.init:
             kvars = graph.canonical(batch + (chain.init,), ())[0]
-            out = _align(out, batch + mat.plates + (chain.init,), kvars + mat.plates)
+            out = align(out, batch + mat.plates + (chain.init,), kvars + mat.plates)
         else:
             kvars, out = batch, out[..., 0]
         arrays.append(out)

@@ -25,12 +25,14 @@ import jax.numpy as jnp
 from ..graph._graph import FactorGraph
 
 
-def align(graph: FactorGraph, x: jax.Array, dims, kvars, plates) -> jax.Array:
-    """Reshape ``x`` (dims a canonical subsequence) to broadcast against ``(kvars, plates)``."""
-    own_k, own_p = set(dims[0]), set(dims[1])
-    shape = [graph.size(k) if k in own_k else 1 for k in kvars]
-    shape += [graph.plate(p).size if p in own_p else 1 for p in plates]
-    return jnp.reshape(x, shape)
+def align(x: jax.Array, dims: tuple, target: tuple) -> jax.Array:
+    """Transpose and reshape ``x`` (axes named ``dims``, a subset of ``target``) to
+    broadcast against ``target``."""
+    present = [d for d in target if d in dims]
+    perm = [dims.index(d) for d in present]
+    if perm != sorted(perm):
+        x = jnp.transpose(x, perm)
+    return jnp.reshape(x, [x.shape[present.index(d)] if d in dims else 1 for d in target])
 
 
 def max_keepdims(x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
@@ -68,7 +70,7 @@ def _term(graph, dims, v, kvars, plates, xs, i):
     t = jnp.zeros(())
     for x, (ks, ps) in zip(xs, dims):
         kept = tuple(k for k in ks if k != v)
-        t = t + align(graph, jnp.take(x, i, axis=ks.index(v)), (kept, ps), kvars, plates)
+        t = t + align(jnp.take(x, i, axis=ks.index(v)), kept + ps, kvars + plates)
     return jnp.broadcast_to(t, graph.shape(kvars, plates))
 
 

@@ -32,7 +32,7 @@ import opt_einsum
 from jax.scipy.special import logsumexp
 
 from ..graph._graph import FactorGraph
-from ._exact import exact_logsumexp, max_keepdims, safe_log
+from ._exact import align, exact_logsumexp, max_keepdims, safe_log
 from ._plan import Step
 
 PRECISION = jax.lax.Precision.HIGHEST  # every exp-space contraction (see _log_z)
@@ -60,14 +60,14 @@ def contract_step(graph: FactorGraph, operands, step: Step, exact: bool):
     order. Operands may be laid out either way (only canonical ones with ``exact``)."""
     target = step.kvars + step.plates
     touching, rest = _split(operands, step)
-    total = sum((align_names(graph, x, names(d), target) for x, d in rest), jnp.zeros(()))
+    total = sum((align(x, names(d), target) for x, d in rest), jnp.zeros(()))
     bound = None
     if len(touching) == 1:
         x, d = touching[0]
         own = names(d)
         axes = tuple(i for i, n in enumerate(own) if n in step.sum_vars)
         kept = tuple(n for n in own if n not in step.sum_vars)
-        total = total + align_names(graph, logsumexp(x, axis=axes), kept, target)
+        total = total + align(logsumexp(x, axis=axes), kept, target)
     elif touching:
         value, upper = _shifted_einsum(graph, touching, step, exact, target)
         bound = None if upper is None else total + upper
@@ -103,16 +103,6 @@ def contract_and_reduce(graph: FactorGraph, operands, step: Step, after: Step):
     value = sum_log(total, axes) + small
     bound = jax.lax.stop_gradient(sum_log(total + threshold, axes)) + small
     return jnp.broadcast_to(value, shape), jnp.broadcast_to(bound, shape)
-
-
-def align_names(graph: FactorGraph, x: jax.Array, own: tuple, target: tuple) -> jax.Array:
-    """``x`` (axes named ``own``, a subset of ``target``) transposed and reshaped to
-    broadcast against ``target``."""
-    order = [n for n in target if n in own]
-    perm = tuple(own.index(n) for n in order)
-    if perm != tuple(range(len(perm))):
-        x = jnp.transpose(x, perm)
-    return jnp.reshape(x, [_size(graph, n) if n in own else 1 for n in target])
 
 
 def _size(graph: FactorGraph, name: str) -> int:
@@ -172,7 +162,7 @@ def _plate_sum(graph: FactorGraph, x, own: tuple, after: Step, target) -> jax.Ar
     count = math.prod(graph.plate(p).size for p in after.reduce if p not in own)
     x = jnp.sum(x, axis=axes) if axes else x
     x = x * count if count > 1 else x
-    return align_names(graph, x, tuple(n for n in own if n not in after.reduce), target)
+    return align(x, tuple(n for n in own if n not in after.reduce), target)
 
 
 def _letters(graph: FactorGraph) -> dict:
@@ -219,7 +209,7 @@ def _shifted_einsum(graph: FactorGraph, operands, step: Step, exact: bool, targe
     ``target`` only).
     """
     total, shifts = _shifted_product(graph, operands, step, target)
-    shift_total = sum((align_names(graph, m, names(d), target) for m, d in shifts),
+    shift_total = sum((align(m, names(d), target) for m, d in shifts),
                       jnp.zeros(()))
     info = jnp.finfo(total.dtype)
     threshold = graph.size(step.sum_vars[0]) * info.tiny / info.eps
